@@ -1,0 +1,42 @@
+# SafetyForge — `make demo` builds the quickstart benchmark offline; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PYTHON ?= python3
+
+.PHONY: help install system-deps demo test lint format clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	@# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[sd,dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+system-deps:  ## Install fonts and tesseract from Debian where missing
+	@bash scripts/install_system_deps.sh
+
+install: $(STAMP) system-deps  ## Create .venv and install everything the project needs
+
+demo: install  ## Build the quickstart benchmark (offline: no API key, GPU or server)
+	$(BIN)/safetyforge build --config configs/quickstart.yaml
+
+lint: install  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint  ## Install, lint and run the whole test suite
+	$(BIN)/pytest -q
+
+format: install  ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## Remove build outputs (keeps .venv)
+	rm -rf artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""The `safetyforge` command line: the one place users drive the pipeline from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from schemas.config import ConfigError, load_config
+
+app = typer.Typer(
+    name="safetyforge",
+    help=(
+        "Construct versioned multimodal safety benchmarks (MM-SafetyBench / FigStep style): "
+        "LLM-written questions, typographic and Stable Diffusion images, human review, and "
+        "releases loadable with datasets.load_dataset. Red-teaming data: questions and images "
+        "only, never answers."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+prompts_app = typer.Typer(
+    help="Inspect the prompt templates sent to the LLM.", no_args_is_help=True
+)
+app.add_typer(prompts_app, name="prompts")
+
+console = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Build config YAML (see configs/). Defaults apply when omitted."
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one config value: dotted.key=value (repeatable)."),
+]
+
+
+def _load(config: Path | None, overrides: list[str] | None):
+    try:
+        return load_config(config, overrides or [])
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@prompts_app.command("show")
+def prompts_show(
+    stage: Annotated[
+        str, typer.Option(help="Prompt stage: questions or extraction.")
+    ] = "questions",
+    scenario: Annotated[str, typer.Option(help="Scenario slug, e.g. fraud.")] = "illegal_activity",
+    question: Annotated[str, typer.Option(help="Question text (extraction stage).")] = "<question>",
+    n: Annotated[int, typer.Option(help="Questions per request (questions stage).")] = 10,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Print the rendered prompt for one stage and scenario, with its template version and hash."""
+    from schemas.prompts import render_prompt
+    from schemas.taxonomy import load_taxonomy
+
+    cfg = _load(config, set_)
+    try:
+        scen = load_taxonomy(cfg.taxonomy).scenario(scenario)
+        rendered = render_prompt(stage, scen, n=n, avoid=[], question=question)
+    except (KeyError, ConfigError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    prov = rendered.provenance
+    console.rule(f"{prov.template} v{prov.template_version}  sha256 {prov.prompt_sha256[:12]}")
+    for message in rendered.messages:
+        console.print(f"[bold]{message['role']}[/bold]")
+        console.print(message["content"], markup=False, highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,181 @@
+"""Build configuration: one YAML file, validated strictly, overridable with dotted keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from schemas._base import StrictModel
+from schemas.variants import ALL_VARIANTS, Variant
+
+
+class ConfigError(ValueError):
+    """A config file could not be read or validated; the message names the file and field."""
+
+
+class LLMConfig(StrictModel):
+    provider: Literal["offline", "openai"] = "offline"
+    model: str = "safetyforge-offline-v1"
+    # None: the openai client's default, which honours OPENAI_BASE_URL.
+    base_url: str | None = None
+    # The key itself is never stored in config: only the name of the variable holding it.
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    max_concurrency: int = Field(default=16, ge=1, le=1024)
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    max_retries: int = Field(default=5, ge=0, le=50)
+    timeout_s: float = Field(default=60.0, gt=0)
+    structured_output: Literal["json_schema", "json_object"] = "json_object"
+    max_tokens: int | None = Field(default=None, ge=1)
+    questions_per_request: int = Field(default=10, ge=1, le=100)
+    max_rounds: int = Field(default=5, ge=1, le=100)
+    near_duplicate_threshold: float = Field(default=0.85, gt=0.0, le=1.0)
+
+
+class RenderConfig(StrictModel):
+    typo_preset: str = "mmsb-typo"
+    figstep_preset: str = "figstep"
+    figstep_pro_preset: str = "figstep-pro"
+    sd_typo_preset: str = "sd-typo"
+    # zlib level for PNG: 1 is about twice as fast as the default 6 for a few % more bytes.
+    png_compress_level: int = Field(default=1, ge=0, le=9)
+    # 0 means one worker process per CPU core.
+    workers: int = Field(default=0, ge=0)
+
+
+class ImageModelConfig(StrictModel):
+    # Local folder or hub id; None disables the sd / sd_typo variants.
+    path: str | None = None
+    revision: str | None = None
+    prompt_template: str = "A photo of {key_phrase}"
+    negative_prompt: str | None = None
+    steps: int = Field(default=30, ge=1)
+    guidance_scale: float = 7.5
+    width: int = Field(default=1024, ge=8)
+    height: int = Field(default=1024, ge=8)
+    scheduler: str | None = None
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    device: str = "auto"
+    batch_size: int = Field(default=4, ge=1)
+    seed: int = 0
+    safety_checker: bool = False
+    max_regenerations: int = Field(default=3, ge=0)
+
+
+class ReviewConfig(StrictModel):
+    mode: Literal["auto", "label-studio"] = "auto"
+    ocr_check: bool = False
+    max_cer: float = Field(default=0.15, ge=0.0, le=1.0)
+    min_annotations: int = Field(default=1, ge=1)
+    label_studio_url: str = "http://127.0.0.1:8080"
+
+
+class ReleaseConfig(StrictModel):
+    name: str = "safetyforge-bench"
+    version: str = "0.1.0"
+    license: str = "cc-by-nc-4.0"
+    gated: bool = True
+    tiny_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"version must look like X.Y.Z, got {value!r}")
+        return value
+
+
+class RunnerConfig(StrictModel):
+    kind: Literal["thread", "process", "dask"] = "thread"
+    n_workers: int = Field(default=2, ge=1)
+    address: str | None = None
+
+
+class BuildConfig(StrictModel):
+    name: str = "quickstart"
+    taxonomy: str = "mm-safetybench"
+    # Scenario slugs to build; empty means every scenario of the taxonomy.
+    scenarios: list[str] = Field(default_factory=list)
+    questions_per_scenario: int = Field(default=3, ge=1, le=10_000)
+    variants: list[Variant] = Field(
+        default_factory=lambda: ["text_only", "typo", "figstep", "figstep_pro"]
+    )
+    seed: int = 0
+    artifacts_dir: str = "artifacts"
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    image_model: ImageModelConfig = Field(default_factory=ImageModelConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @model_validator(mode="after")
+    def _unique_variants(self) -> BuildConfig:
+        if not self.variants:
+            raise ValueError("variants must name at least one of " + ", ".join(ALL_VARIANTS))
+        if len(set(self.variants)) != len(self.variants):
+            raise ValueError("variants must not repeat")
+        return self
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Parse an override value the way YAML would ("3" -> 3, "true" -> True, "[a, b]" -> list)."""
+    return yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `data` with each `dotted.key=value` override applied."""
+    result = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like dotted.key=value")
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = _parse_scalar(raw)
+    return result
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in error.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> BuildConfig:
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BuildConfig:
+    """Load a YAML build config (or the defaults when `path` is None) and apply overrides."""
+    source = str(path) if path is not None else "<defaults>"
+    data: Any = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{source}: config file not found")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += " (with --set overrides)"
+    return config_from_dict(data, source)

@@ -1,0 +1,184 @@
+"""Records that flow between stages and into the catalog.
+
+Every record is plain data (pydantic, extra="forbid"); ids are stable hashes of content so the same
+question and variant get the same id in every run and every release version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas._base import StrictModel
+from schemas.variants import Variant
+
+ScenarioKind = Literal["harmful", "should_disclaim"]
+Status = Literal["accepted", "rejected"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form used for ids and exact deduplication: NFC, casefold, single spaces."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.rstrip(" .?!")
+
+
+def stable_id(*parts: str, length: int = 16) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+def question_id(scenario: str, text: str) -> str:
+    return stable_id("question", scenario, normalize_text(text))
+
+
+def sample_id(question: str, variant: str) -> str:
+    """Stable across runs and release versions: same question (by id) and variant, same id."""
+    return stable_id("sample", question, variant)
+
+
+class Scenario(StrictModel):
+    id: str
+    slug: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    kind: ScenarioKind
+    phrase_types: list[str] = Field(min_length=1)
+    policy: str
+
+
+class Taxonomy(StrictModel):
+    name: str
+    title: str
+    source: str = ""
+    scenarios: list[Scenario] = Field(min_length=1)
+
+    def scenario(self, slug: str) -> Scenario:
+        for scenario in self.scenarios:
+            if scenario.slug == slug:
+                return scenario
+        known = ", ".join(s.slug for s in self.scenarios)
+        raise KeyError(f"taxonomy {self.name!r} has no scenario {slug!r} (known: {known})")
+
+
+class PromptProvenance(StrictModel):
+    """Which template produced a request; stored with every LLM-derived record."""
+
+    template: str
+    template_version: str
+    prompt_sha256: str
+
+
+class LLMCall(StrictModel):
+    """One logical request to a chat model: raw input and output kept beside parsed fields."""
+
+    call_id: str  # sha256 of (provider, base_url, model, messages, parameters)
+    run_id: str = ""
+    stage: Literal["questions", "extraction", "repair", "judge", "evaluate", "grounded_questions"]
+    scenario: str
+    provider: str
+    model: str
+    base_url: str | None = None
+    offline: bool
+    prompt: PromptProvenance
+    request: dict[str, Any]
+    response_text: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+    retries: int = 0
+    cached: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Question(StrictModel):
+    question_id: str
+    scenario: str
+    text: str
+    status: Status = "accepted"
+    reject_reason: str | None = None
+    call_id: str
+    round: int = 0
+
+
+class Extraction(StrictModel):
+    """The key-phrase record of one question: the LLM's fields plus the derived FigStep-Pro template."""
+
+    question_id: str
+    scenario: str
+    question: str
+    changed_question: str = ""
+    key_phrase: str = ""
+    phrase_type: str = ""
+    rephrased_question: str = ""
+    rephrased_question_sd: str = ""
+    figstep_statement: str = ""
+    figstep_pro_template: str = ""
+    status: Status = "accepted"
+    reject_reason: str | None = None
+    raw_text: str | None = None
+    call_id: str | None = None
+
+
+class ImageRecord(StrictModel):
+    """One image file in the artifact store and everything needed to reproduce it."""
+
+    image_id: str  # hash of the render inputs: same inputs, same file, nothing re-rendered
+    path: str  # relative to the artifacts directory
+    sha256: str  # of the file bytes
+    kind: Literal["typo", "figstep", "figstep_pro_fragment", "sd", "sd_typo", "collection"]
+    text: str = ""
+    width: int
+    height: int
+    params: dict[str, Any] = Field(default_factory=dict)
+    font_path: str | None = None
+    font_sha256: str | None = None
+    font_size: int | None = None
+    pillow_version: str | None = None
+    freetype_version: str | None = None
+
+
+class Sample(StrictModel):
+    """One benchmark row: a question in one variant, with the exact prompt and image(s)."""
+
+    sample_id: str
+    question_id: str
+    scenario: str
+    variant: Variant
+    question: str
+    key_phrase: str
+    phrase_type: str
+    prompt: str
+    image_ids: list[str] = Field(default_factory=list)
+    status: Literal["pending", "accepted", "rejected"] = "pending"
+
+
+class ReviewDecision(StrictModel):
+    sample_id: str
+    reviewer: str  # "auto:rules", "auto:ocr", or a Label Studio user
+    decision: Literal["accept", "reject"]
+    reason: str | None = None
+    corrected_key_phrase: str | None = None
+    comment: str | None = None
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+class ReleaseRecord(StrictModel):
+    name: str
+    version: str
+    path: str
+    run_id: str
+    created_at: datetime = Field(default_factory=utcnow)
+    counts: dict[str, int] = Field(default_factory=dict)
+    manifest_sha256: str
+    sample_ids: list[str] = Field(default_factory=list)

@@ -1,0 +1,10 @@
+"""The image variants a sample can take, and which text goes with each image."""
+
+from typing import Literal, get_args
+
+Variant = Literal["text_only", "typo", "sd", "sd_typo", "figstep", "figstep_pro"]
+ALL_VARIANTS: tuple[Variant, ...] = get_args(Variant)
+# Variants that need an image model (Stable Diffusion); the rest render offline.
+SD_VARIANTS: frozenset[str] = frozenset({"sd", "sd_typo"})
+# Variants whose image shows the key phrase as typography.
+TYPOGRAPHY_VARIANTS: frozenset[str] = frozenset({"typo", "sd_typo", "figstep", "figstep_pro"})

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install the Debian packages SafetyForge needs (fonts for the reference renderers, tesseract for
+# OCR checks) where they are missing. Safe to run repeatedly; prints what it cannot do and why.
+set -uo pipefail
+
+declare -A CHECKS=(
+  [fonts-liberation2]=/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf
+  [fonts-freefont-ttf]=/usr/share/fonts/truetype/freefont/FreeMonoBold.ttf
+  [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+  [fonts-noto-core]=/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf
+  [tesseract-ocr]=/usr/bin/tesseract
+)
+
+missing=()
+for pkg in "${!CHECKS[@]}"; do
+  [[ -e "${CHECKS[$pkg]}" ]] || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "system-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
+  else
+    echo "system-deps: cannot install ${missing[*]} (not root, no passwordless sudo)." >&2
+    echo "system-deps: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "system-deps: no apt-get here; install the equivalents of: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || echo "system-deps: apt-get update failed; trying the install anyway" >&2
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  echo "system-deps: apt-get install ${missing[*]} failed; install them by hand." >&2
+  exit 1
+fi
+echo "system-deps: installed ${missing[*]}"
