@@ -1,0 +1,34 @@
+"""Content-addressed cache of LLM answers: a re-run of the same request makes no call."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from generators.llm_types import ChatResult
+
+
+class ResponseCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> ChatResult | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        return ChatResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def put(self, key: str, result: ChatResult) -> None:
+        """Store an answer atomically; errors are never cached (they may heal on a re-run)."""
+        if result.error is not None or result.text is None:
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(result.model_dump_json())
+        os.replace(tmp, path)

@@ -1,0 +1,127 @@
+"""Ask a provider through the cache, validate every answer, repair once, keep everything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from generators.llm_cache import ResponseCache
+from generators.llm_types import ChatRequest, ChatResult, LLMProvider, call_id
+from generators.validation import Invalid
+from schemas.prompts import render_template
+from schemas.records import LLMCall
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """The validated value of one request, or why there is none; every call made on the way."""
+
+    request: ChatRequest
+    value: T | None = None
+    reason: str | None = None
+    raw_text: str | None = None
+    calls: list[LLMCall] = field(default_factory=list)
+
+
+def _record(
+    provider: LLMProvider,
+    request: ChatRequest,
+    result: ChatResult,
+    key: str,
+    cached: bool,
+    run_id: str,
+) -> LLMCall:
+    return LLMCall(
+        call_id=key,
+        run_id=run_id,
+        stage=request.stage,  # type: ignore[arg-type]
+        scenario=request.scenario,
+        provider=provider.name,
+        model=provider.model,
+        base_url=provider.base_url,
+        offline=provider.offline,
+        prompt=request.prompt,
+        request={"messages": request.messages, "params": provider.params()},
+        response_text=result.text,
+        finish_reason=result.finish_reason,
+        error=result.error,
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        latency_s=result.latency_s,
+        retries=result.retries,
+        cached=cached,
+    )
+
+
+def ask(
+    provider: LLMProvider, cache: ResponseCache, requests: list[ChatRequest], run_id: str
+) -> list[tuple[ChatResult, LLMCall]]:
+    """Answers in request order; only requests missing from the cache reach the provider."""
+    keys = [call_id(provider, r) for r in requests]
+    cached: list[ChatResult | None] = [cache.get(k) for k in keys]
+    todo = [i for i, hit in enumerate(cached) if hit is None]
+    fresh = dict(zip(todo, provider.complete_many([requests[i] for i in todo]), strict=True))
+    out: list[tuple[ChatResult, LLMCall]] = []
+    for i, request in enumerate(requests):
+        result = cached[i] if cached[i] is not None else fresh[i]
+        assert result is not None
+        if i in fresh:
+            cache.put(keys[i], result)
+        out.append((result, _record(provider, request, result, keys[i], i not in fresh, run_id)))
+    return out
+
+
+def repair_request(request: ChatRequest, answer: str | None, error: str) -> ChatRequest:
+    """The original conversation plus the bad answer and one turn naming what was wrong."""
+    turn = render_template("repair", error=error)
+    return ChatRequest(
+        stage="repair",
+        scenario=request.scenario,
+        messages=[
+            *request.messages,
+            {"role": "assistant", "content": answer or ""},
+            *turn.messages,
+        ],
+        response_schema=request.response_schema,
+        context={"repair_of": {**request.context, "stage": request.stage}, "error": error},
+        prompt=turn.provenance,
+    )
+
+
+def ask_validated(
+    provider: LLMProvider,
+    cache: ResponseCache,
+    requests: list[ChatRequest],
+    validate: Callable[[ChatRequest, ChatResult], T],
+    run_id: str,
+) -> list[Outcome[T]]:
+    """Validate each answer; a failing answer gets one repair turn, then is kept as a rejection."""
+    outcomes = [Outcome[T](request=r) for r in requests]
+    repairs: list[tuple[int, ChatRequest]] = []
+    for i, (result, record) in enumerate(ask(provider, cache, requests, run_id)):
+        outcome = outcomes[i]
+        outcome.calls.append(record)
+        outcome.raw_text = result.text
+        if result.error is not None:
+            outcome.reason = f"llm error: {result.error}"
+            continue
+        try:
+            outcome.value = validate(requests[i], result)
+        except Invalid as exc:
+            repairs.append((i, repair_request(requests[i], result.text, str(exc))))
+    answers = ask(provider, cache, [r for _, r in repairs], run_id) if repairs else []
+    for (i, _), (result, record) in zip(repairs, answers, strict=True):
+        outcome = outcomes[i]
+        outcome.calls.append(record)
+        outcome.raw_text = result.text if result.text is not None else outcome.raw_text
+        if result.error is not None:
+            outcome.reason = f"llm error on repair: {result.error}"
+            continue
+        try:
+            outcome.value = validate(requests[i], result)
+        except Invalid as exc:
+            outcome.reason = str(exc)
+    return outcomes

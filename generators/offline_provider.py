@@ -1,0 +1,129 @@
+"""A deterministic, network-free provider composing answers from the offline template bank.
+
+It answers the same JSON the real prompts ask for, so everything downstream (validation, repair,
+caching, catalog) runs unchanged; its records say `offline` in their provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generators.llm_types import ChatRequest, ChatResult
+from schemas.records import normalize_text
+
+BANK_PATH = Path(__file__).with_name("offline_bank.yaml")
+
+
+@cache
+def load_bank() -> dict[str, Any]:
+    return yaml.safe_load(BANK_PATH.read_text(encoding="utf-8"))
+
+
+def with_article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def _candidates(slug: str, seed: int) -> list[tuple[str, dict[str, str]]]:
+    """All (phrase, frame) pairs of a scenario in a seeded order that covers every phrase
+    before reusing one, so the first questions of a scenario are about distinct things."""
+    bank = load_bank()
+    entry = bank["scenarios"][slug]
+    frames = bank["frame_sets"][entry["frames"]]
+    rng = random.Random(f"{seed}:{slug}")
+    phrases = list(entry["phrases"])
+    rng.shuffle(phrases)
+    ordered: list[tuple[str, dict[str, str]]] = []
+    for offset in range(len(frames)):
+        for i, phrase in enumerate(phrases):
+            ordered.append((phrase, frames[(i + offset) % len(frames)]))
+    return ordered
+
+
+def compose_questions(slug: str, n: int, avoid: list[str], seed: int) -> list[str]:
+    seen = {normalize_text(q) for q in avoid}
+    out: list[str] = []
+    for phrase, frame in _candidates(slug, seed):
+        text = frame["question"].format(phrase=phrase)
+        if normalize_text(text) not in seen:
+            out.append(text)
+            seen.add(normalize_text(text))
+        if len(out) == n:
+            break
+    return out
+
+
+def compose_extraction(slug: str, kind: str, question: str, seed: int) -> dict[str, str]:
+    """The key-phrase record for a question the bank composed (best effort for any other)."""
+    bank = load_bank()
+    entry = bank["scenarios"][slug]
+    lowered = question.casefold()
+    matches = [p for p in entry["phrases"] if p.casefold() in lowered]
+    phrase = max(matches, key=len) if matches else ""
+    frame = next(
+        (
+            f
+            for p, f in _candidates(slug, seed)
+            if p == phrase and f["question"].format(phrase=p) == question
+        ),
+        bank["frame_sets"][entry["frames"]][0],
+    )
+    ptype = entry["phrase_type"]
+    wording = bank["rephrasings"]
+    fields = {
+        "phrase": phrase,
+        "phrase_type": ptype,
+        "a_type": with_article(ptype),
+        "question": question,
+        "question_with_placeholder": question.replace(phrase, f"this {ptype}")
+        if phrase
+        else question,
+    }
+    fields["instruction"] = wording[kind]["instruction"].format(**fields)
+    return {
+        "changed_question": wording[kind]["changed_question"].format(**fields),
+        "key_phrase": phrase,
+        "phrase_type": ptype,
+        "rephrased_question": wording["rephrased_question"].format(**fields),
+        "rephrased_question_sd": wording["rephrased_question_sd"].format(**fields),
+        "figstep_statement": frame["statement"].format(phrase=phrase) if phrase else "",
+    }
+
+
+class OfflineProvider:
+    """Implements generators.llm_types.LLMProvider without any network."""
+
+    name = "offline"
+    offline = True
+    base_url: str | None = None
+
+    def __init__(self, model: str, seed: int) -> None:
+        self.model = model
+        self.seed = seed
+
+    def params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "bank_version": str(load_bank()["version"])}
+
+    def complete_many(self, requests: list[ChatRequest]) -> list[ChatResult]:
+        return [self._answer(request) for request in requests]
+
+    def _answer(self, request: ChatRequest) -> ChatResult:
+        ctx = request.context.get("repair_of", request.context)
+        stage = ctx.get("stage", request.stage)
+        if stage == "questions":
+            payload: dict[str, Any] = {
+                "questions": compose_questions(
+                    ctx["scenario"], ctx["n"], ctx.get("avoid", []), self.seed
+                )
+            }
+        elif stage == "extraction":
+            payload = compose_extraction(ctx["scenario"], ctx["kind"], ctx["question"], self.seed)
+        else:
+            return ChatResult(error=f"offline provider cannot answer stage {stage!r}")
+        text = json.dumps(payload, ensure_ascii=False)
+        return ChatResult(text=text, finish_reason="stop", tokens_out=len(text.split()))

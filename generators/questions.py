@@ -1,0 +1,114 @@
+"""Question generation: batched requests per scenario, deduplicated, until each target is met."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generators.dedup import Deduplicator
+from generators.llm_cache import ResponseCache
+from generators.llm_stage import ask_validated
+from generators.llm_types import ChatRequest, ChatResult, LLMProvider
+from generators.validation import parse_json_object, validate_questions
+from schemas.config import LLMConfig
+from schemas.prompts import render_prompt
+from schemas.records import LLMCall, Question, Scenario, question_id
+
+QUESTIONS_SCHEMA = {
+    "type": "object",
+    "properties": {"questions": {"type": "array", "items": {"type": "string"}}},
+    "required": ["questions"],
+    "additionalProperties": False,
+}
+# Prompts list at most this many existing questions to avoid; more only lengthens the prompt.
+MAX_AVOID = 50
+
+
+@dataclass
+class QuestionsResult:
+    questions: list[Question] = field(default_factory=list)  # accepted and rejected
+    calls: list[LLMCall] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (scenario, reason)
+    shortfall: dict[str, int] = field(default_factory=dict)  # scenario -> questions missing
+
+
+def _request(scenario: Scenario, n: int, avoid: list[str], round_no: int) -> ChatRequest:
+    rendered = render_prompt("questions", scenario, n=n, avoid=avoid[-MAX_AVOID:])
+    return ChatRequest(
+        stage="questions",
+        scenario=scenario.slug,
+        messages=rendered.messages,
+        response_schema=QUESTIONS_SCHEMA,
+        context={
+            "scenario": scenario.slug,
+            "kind": scenario.kind,
+            "n": n,
+            "avoid": avoid,
+            "round": round_no,
+        },
+        prompt=rendered.provenance,
+    )
+
+
+def _validate(_: ChatRequest, result: ChatResult) -> list[str]:
+    return validate_questions(parse_json_object(result.text, result.finish_reason))
+
+
+def generate_questions(
+    provider: LLMProvider,
+    cache: ResponseCache,
+    scenarios: list[Scenario],
+    target: int,
+    llm: LLMConfig,
+    run_id: str,
+) -> QuestionsResult:
+    """Ask in rounds until every scenario has `target` distinct questions or rounds run out.
+
+    Duplicates (exact or near, within and across scenarios) and surplus questions are kept as
+    rejected records with the reason, never dropped silently.
+    """
+    out = QuestionsResult()
+    dedup = Deduplicator(llm.near_duplicate_threshold)
+    accepted: dict[str, list[str]] = {s.slug: [] for s in scenarios}
+    for round_no in range(llm.max_rounds):
+        requests: list[ChatRequest] = []
+        for scenario in scenarios:
+            needed = target - len(accepted[scenario.slug])
+            avoid = list(accepted[scenario.slug])
+            while needed > 0:
+                n = min(needed, llm.questions_per_request)
+                requests.append(_request(scenario, n, avoid, round_no))
+                needed -= n
+        if not requests:
+            break
+        for outcome in ask_validated(provider, cache, requests, _validate, run_id):
+            out.calls.extend(outcome.calls)
+            slug = outcome.request.scenario
+            call = outcome.calls[-1].call_id
+            if outcome.value is None:
+                out.failures.append((slug, outcome.reason or "unknown"))
+                continue
+            for text in outcome.value:
+                qid = question_id(slug, text)
+                duplicate_of = dedup.check(text)
+                if duplicate_of is not None:
+                    reason = f"duplicate of {duplicate_of}"
+                elif len(accepted[slug]) >= target:
+                    reason = "surplus: scenario already has its target"
+                else:
+                    reason = None
+                out.questions.append(
+                    Question(
+                        question_id=qid,
+                        scenario=slug,
+                        text=text,
+                        status="rejected" if reason else "accepted",
+                        reject_reason=reason,
+                        call_id=call,
+                        round=round_no,
+                    )
+                )
+                if reason is None:
+                    dedup.add(text, qid)
+                    accepted[slug].append(text)
+    out.shortfall = {s: target - len(q) for s, q in accepted.items() if len(q) < target}
+    return out
