@@ -51,6 +51,8 @@ class ImageModelConfig(StrictModel):
     # Local folder or hub id; None disables the sd / sd_typo variants.
     path: str | None = None
     revision: str | None = None
+    # Weight file variant to load, e.g. "fp16" (hub repos ship diffusion_pytorch_model.fp16.safetensors).
+    variant: str | None = None
     prompt_template: str = "A photo of {key_phrase}"
     negative_prompt: str | None = None
     steps: int = Field(default=30, ge=1)
