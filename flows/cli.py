@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.prefect_env import configure_prefect
 from schemas.config import ConfigError, load_config
 
 app = typer.Typer(
@@ -46,6 +47,31 @@ def _load(config: Path | None, overrides: list[str] | None):
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+@app.command()
+def build(config: ConfigOption = None, set_: SetOption = None) -> None:
+    """Build a benchmark: questions -> key phrases -> images -> review -> local release.
+
+    Runs the `build_benchmark` Prefect flow (local ephemeral Prefect API; state under
+    artifacts/prefect). Re-running the same config reuses every cached LLM answer and image.
+    """
+    from flows.summary import print_summary
+
+    cfg = _load(config, set_)
+    configure_prefect(Path(cfg.artifacts_dir))
+    from flows.build import build_benchmark
+
+    console.print(
+        f"[bold]SafetyForge build[/bold] {cfg.name}: taxonomy {cfg.taxonomy}, variants {', '.join(cfg.variants)}"
+    )
+    console.print("Starting Prefect (a local ephemeral API; the first start takes ~20 s)...")
+    try:
+        summary = build_benchmark(config=cfg.model_dump(mode="json"))
+    except (ConfigError, FileExistsError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print_summary(console, summary, cfg)
 
 
 @prompts_app.command("show")

@@ -173,6 +173,20 @@ class ReviewDecision(StrictModel):
     decided_at: datetime = Field(default_factory=utcnow)
 
 
+class RunRecord(StrictModel):
+    """One pipeline run: its resolved config, timing, outcome and summary counts."""
+
+    run_id: str
+    name: str
+    config: dict[str, Any]
+    config_sha256: str
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: Literal["running", "completed", "failed"] = "running"
+    flow_run_id: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
 class ReleaseRecord(StrictModel):
     name: str
     version: str

@@ -1,0 +1,416 @@
+"""The `build_benchmark` Prefect flow: plan -> questions -> key phrases -> images -> review -> publish.
+
+Tasks take plain data and paths and return records; the flow alone writes the catalog. Every
+stage is cached by content (LLM answers by request hash, images by render inputs), so re-running
+the same config makes no LLM call and draws nothing, and a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, runtime, task
+from prefect.cache_policies import NO_CACHE
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from annotation.rules import review_samples
+from catalog import Catalog
+from catalog.release import (
+    ReleaseExistsError,
+    content_fingerprint,
+    existing_fingerprint,
+    write_release,
+)
+from flows.assemble import build_samples, image_key, render_requests
+from generators.extraction import ExtractionResult, extract_key_phrases
+from generators.llm_cache import ResponseCache
+from generators.providers import make_provider
+from generators.questions import QuestionsResult, generate_questions
+from schemas.config import BuildConfig, ConfigError
+from schemas.prompts import load_template
+from schemas.records import (
+    Extraction,
+    ImageRecord,
+    ReleaseRecord,
+    ReviewDecision,
+    RunRecord,
+    Sample,
+    Scenario,
+)
+from schemas.taxonomy import load_taxonomy
+from schemas.variants import SD_VARIANTS
+
+console = Console(stderr=True)
+STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@dataclass
+class ImageStageResult:
+    images: dict[str, ImageRecord] = field(default_factory=dict)
+    by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    drawn: int = 0
+    reused: int = 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def make_run_id(config: BuildConfig) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{config_sha256(config)[:8]}"
+
+
+def config_sha256(config: BuildConfig) -> str:
+    return hashlib.sha256(
+        json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+
+
+@task(name="plan", **STAGE)
+def plan_scenarios(config: BuildConfig) -> list[Scenario]:
+    taxonomy = load_taxonomy(config.taxonomy)
+    if not config.scenarios:
+        return list(taxonomy.scenarios)
+    try:
+        return [taxonomy.scenario(slug) for slug in config.scenarios]
+    except KeyError as exc:
+        raise ConfigError(f"scenarios: {exc.args[0]}") from None
+
+
+@task(name="questions", **STAGE)
+def questions_stage(
+    config: BuildConfig, scenarios: list[Scenario], artifacts: Path, run_id: str
+) -> QuestionsResult:
+    provider = make_provider(config.llm)
+    cache = ResponseCache(artifacts / "cache" / "llm")
+    with console.status(
+        f"Generating questions for {len(scenarios)} scenarios with {provider.model}"
+    ):
+        return generate_questions(
+            provider, cache, scenarios, config.questions_per_scenario, config.llm, run_id
+        )
+
+
+@task(name="key_phrases", **STAGE)
+def extraction_stage(
+    config: BuildConfig,
+    questions: QuestionsResult,
+    scenarios: list[Scenario],
+    artifacts: Path,
+    run_id: str,
+) -> ExtractionResult:
+    provider = make_provider(config.llm)
+    cache = ResponseCache(artifacts / "cache" / "llm")
+    accepted = [q for q in questions.questions if q.status == "accepted"]
+    with console.status(f"Extracting key phrases for {len(accepted)} questions"):
+        return extract_key_phrases(
+            provider, cache, accepted, {s.slug: s for s in scenarios}, run_id
+        )
+
+
+@task(name="render", **STAGE)
+def render_stage(
+    config: BuildConfig, extractions: list[Extraction], artifacts: Path
+) -> ImageStageResult:
+    from typography import RenderJob, render_jobs
+
+    wanted = render_requests(extractions, config.variants, config)
+    jobs = [RenderJob(kind=kind, text=text, preset=preset) for kind, text, preset in wanted]  # type: ignore[arg-type]
+    result = ImageStageResult()
+    with _progress() as progress:
+        bar = progress.add_task("Rendering typography", total=len(jobs))
+        outcomes = render_jobs(
+            jobs,
+            artifacts,
+            compress_level=config.render.png_compress_level,
+            workers=config.render.workers,
+            progress=lambda n: progress.advance(bar, n),
+        )
+    for key, outcome in zip(wanted, outcomes, strict=True):
+        if outcome.error is not None:
+            result.errors[key] = outcome.error
+            continue
+        result.by_key[key] = [image.image_id for image in outcome.images]
+        result.images.update({image.image_id: image for image in outcome.images})
+        if outcome.rendered:
+            result.drawn += 1
+        else:
+            result.reused += 1
+    return result
+
+
+@task(name="stable_diffusion", **STAGE)
+def sd_stage(
+    config: BuildConfig, extractions: list[Extraction], artifacts: Path
+) -> ImageStageResult:
+    from generators.sd_images import SDJob, generate_sd_images
+    from typography import compose_sd_typo
+
+    result = ImageStageResult()
+    phrases = list(dict.fromkeys(e.key_phrase for e in extractions))
+    jobs = [SDJob(sample_key=phrase, key_phrase=phrase) for phrase in phrases]
+    with _progress() as progress:
+        bar = progress.add_task("Stable Diffusion", total=len(jobs))
+        outcomes = generate_sd_images(
+            jobs, config.image_model, artifacts, progress=lambda n: progress.advance(bar, n)
+        )
+    for phrase, outcome in zip(phrases, outcomes, strict=True):
+        sd_key, composite_key = ("sd", phrase, ""), ("sd_typo", phrase, "")
+        if outcome.image is None:
+            result.errors[sd_key] = result.errors[composite_key] = outcome.error or "no image"
+            continue
+        result.images[outcome.image.image_id] = outcome.image
+        result.by_key[sd_key] = [outcome.image.image_id]
+        result.drawn += int(outcome.generated)
+        result.reused += int(not outcome.generated)
+        if "sd_typo" in config.variants:
+            composite = compose_sd_typo(
+                artifacts / outcome.image.path,
+                phrase,
+                artifacts,
+                preset=config.render.sd_typo_preset,
+                compress_level=config.render.png_compress_level,
+            )
+            result.images[composite.image_id] = composite
+            result.by_key[composite_key] = [composite.image_id]
+    return result
+
+
+@task(name="auto_review", **STAGE)
+def review_stage(
+    samples: list[Sample], extractions: list[Extraction], image_errors: dict[str, str]
+) -> list[ReviewDecision]:
+    return review_samples(samples, {e.question_id: e for e in extractions}, image_errors)
+
+
+def _scenario_names(scenarios: list[Scenario]) -> dict[str, str]:
+    return {s.slug: s.name for s in scenarios}
+
+
+def _card_context(
+    config: BuildConfig,
+    run_id: str,
+    scenarios: list[Scenario],
+    images: dict[str, ImageRecord],
+    release_path: Path,
+) -> dict[str, Any]:
+    llm = config.llm
+    source = (
+        "the offline template bank (no LLM; for demos and tests)"
+        if llm.provider == "offline"
+        else f"`{llm.model}` through an OpenAI-compatible API (temperature {llm.temperature}, seed {llm.seed})"
+    )
+    fonts = sorted({(i.font_path, i.font_sha256) for i in images.values() if i.font_path})
+    notes = [
+        f"- Taxonomy: `{config.taxonomy}`, {len(scenarios)} scenarios, {config.questions_per_scenario} questions requested per scenario.",
+        f"- Questions and key phrases: {source}; prompt templates are versioned and their hashes are recorded in the catalog.",
+        "- Automatic review: rule checks (key phrase present, no leak into the rephrased prompt, no duplicates, text fits the image).",
+    ]
+    notes += [f"- Font `{Path(path).name}` sha256 `{sha}`" for path, sha in fonts]
+    if config.image_model.path:
+        m = config.image_model
+        notes.append(
+            f"- Stable Diffusion: `{m.path}`, prompt `{m.prompt_template}`, {m.steps} steps, guidance {m.guidance_scale}, {m.width}x{m.height}, seed {m.seed}."
+        )
+    template = load_template("variant_prompts")
+    return {
+        "run_id": run_id,
+        "taxonomy_title": load_taxonomy(config.taxonomy).title,
+        "llm_description": source,
+        "build_notes": "\n".join(notes),
+        "variant_prompts": {v: " ".join(str(template[v]).split()) for v in config.variants},
+        "load_path": str(release_path),
+    }
+
+
+@dataclass
+class PublishOutcome:
+    release: ReleaseRecord | None
+    path: Path
+    status: str  # "published" | "unchanged" | "empty"
+
+
+@task(name="publish", **STAGE)
+def publish_stage(
+    config: BuildConfig,
+    samples: list[Sample],
+    images: dict[str, ImageRecord],
+    scenarios: list[Scenario],
+    artifacts: Path,
+    run_id: str,
+) -> PublishOutcome:
+    releases_dir = artifacts / "releases"
+    final = releases_dir / config.release.name / config.release.version
+    accepted = [s for s in samples if s.status == "accepted"]
+    if not accepted:
+        return PublishOutcome(None, final, "empty")
+    fingerprint = content_fingerprint(accepted, images)
+    if final.exists():
+        if existing_fingerprint(final) == fingerprint:
+            return PublishOutcome(None, final, "unchanged")
+        raise ReleaseExistsError(
+            f"release {config.release.name} {config.release.version} exists at {final} with different "
+            "content; versions are immutable: set release.version (e.g. --set release.version=0.2.0)"
+        )
+    record = write_release(
+        samples=accepted,
+        images=images,
+        artifacts_dir=artifacts,
+        releases_dir=releases_dir,
+        config=config,
+        run_id=run_id,
+        scenario_names=_scenario_names(scenarios),
+        card_context=_card_context(config, run_id, scenarios, images, final),
+    )
+    return PublishOutcome(record, final, "published")
+
+
+def _apply_decisions(samples: list[Sample], decisions: list[ReviewDecision]) -> None:
+    verdict = {d.sample_id: d.decision for d in decisions}
+    for sample in samples:
+        sample.status = "accepted" if verdict.get(sample.sample_id) == "accept" else "rejected"
+
+
+def _summary(
+    run_id: str,
+    questions: QuestionsResult,
+    extractions: ExtractionResult,
+    samples: list[Sample],
+    decisions: list[ReviewDecision],
+    images: ImageStageResult,
+    publish: PublishOutcome,
+    skipped_variants: list[str],
+) -> dict[str, Any]:
+    calls = questions.calls + extractions.calls
+    rejections: Counter[str] = Counter()
+    for q in questions.questions:
+        if q.status == "rejected":
+            rejections[f"question: {(q.reject_reason or '').split(' of ')[0]}"] += 1
+    for _scenario, reason in questions.failures:
+        rejections[f"question request: {reason}"] += 1
+    for e in extractions.extractions:
+        if e.status == "rejected":
+            rejections[f"key phrase: {e.reject_reason}"] += 1
+    for d in decisions:
+        if d.decision == "reject":
+            rejections[f"sample: {d.reason}"] += 1
+    counts = Counter((s.scenario, s.variant) for s in samples if s.status == "accepted")
+    return {
+        "run_id": run_id,
+        "questions_accepted": sum(q.status == "accepted" for q in questions.questions),
+        "key_phrases_accepted": sum(e.status == "accepted" for e in extractions.extractions),
+        "samples_accepted": sum(s.status == "accepted" for s in samples),
+        "samples_rejected": sum(s.status == "rejected" for s in samples),
+        "shortfall": questions.shortfall,
+        "llm_requests": sum(not c.cached for c in calls),
+        "llm_cache_hits": sum(c.cached for c in calls),
+        "llm_retries": sum(c.retries for c in calls),
+        "tokens_in": sum(c.tokens_in for c in calls if not c.cached),
+        "tokens_out": sum(c.tokens_out for c in calls if not c.cached),
+        "images_drawn": images.drawn,
+        "images_reused": images.reused,
+        "rejections": dict(rejections.most_common()),
+        "counts": {f"{s}/{v}": n for (s, v), n in sorted(counts.items())},
+        "skipped_variants": skipped_variants,
+        "release_status": publish.status,
+        "release_path": str(publish.path),
+    }
+
+
+@flow(name="build_benchmark", log_prints=False, validate_parameters=False)
+def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    """Build a benchmark from a resolved config (a BuildConfig as a dict) and publish it locally."""
+    cfg = BuildConfig.model_validate(config)
+    artifacts = Path(cfg.artifacts_dir).resolve()
+    run_id = run_id or make_run_id(cfg)
+    catalog_path = artifacts / "catalog.duckdb"
+    run = RunRecord(
+        run_id=run_id,
+        name=cfg.name,
+        config=cfg.model_dump(mode="json"),
+        config_sha256=config_sha256(cfg),
+        flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
+    )
+    with Catalog(catalog_path) as catalog:
+        catalog.upsert("runs", [run])
+    try:
+        summary = _build(cfg, artifacts, run_id, catalog_path)
+    except BaseException:
+        with Catalog(catalog_path) as catalog:
+            run.status, run.finished_at = "failed", datetime.now(UTC)
+            catalog.upsert("runs", [run])
+        raise
+    with Catalog(catalog_path) as catalog:
+        run.status, run.finished_at, run.summary = "completed", datetime.now(UTC), summary
+        catalog.upsert("runs", [run])
+    return summary
+
+
+def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
+    scenarios = plan_scenarios(cfg)
+    questions = questions_stage(cfg, scenarios, artifacts, run_id)
+    extractions = extraction_stage(cfg, questions, scenarios, artifacts, run_id)
+    with Catalog(catalog_path) as catalog:
+        catalog.upsert("llm_calls", questions.calls + extractions.calls)
+        catalog.replace_run_rows("questions", run_id, questions.questions)
+        catalog.replace_run_rows("extractions", run_id, extractions.extractions)
+    for scenario, missing in questions.shortfall.items():
+        console.print(
+            f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
+        )
+
+    accepted = [e for e in extractions.extractions if e.status == "accepted"]
+    variants = list(cfg.variants)
+    skipped = [v for v in variants if v in SD_VARIANTS and not cfg.image_model.path]
+    if skipped:
+        console.print(
+            f"[yellow]skipping {', '.join(skipped)}:[/yellow] no image model configured "
+            "(set image_model.path to a diffusers model folder or hub id, e.g. "
+            "--set image_model.path=stabilityai/sdxl-turbo)"
+        )
+        variants = [v for v in variants if v not in skipped]
+
+    images = render_stage(cfg, accepted, artifacts)
+    if any(v in SD_VARIANTS for v in variants):
+        sd = sd_stage(cfg, accepted, artifacts)
+        images.images.update(sd.images)
+        images.by_key.update(sd.by_key)
+        images.errors.update(sd.errors)
+        images.drawn += sd.drawn
+        images.reused += sd.reused
+
+    samples = build_samples(accepted, variants, images.by_key, cfg)
+    extraction_by_q = {e.question_id: e for e in accepted}
+    image_errors = {
+        s.sample_id: images.errors[key]
+        for s in samples
+        if (key := image_key(s.variant, extraction_by_q[s.question_id], cfg)) in images.errors
+    }
+    decisions = review_stage(samples, accepted, image_errors)
+    _apply_decisions(samples, decisions)
+    with Catalog(catalog_path) as catalog:
+        catalog.upsert("images", list(images.images.values()))
+        catalog.replace_run_rows("samples", run_id, samples)
+        catalog.replace_run_rows("reviews", run_id, decisions)
+
+    publish = publish_stage(cfg, samples, images.images, scenarios, artifacts, run_id)
+    if publish.release is not None:
+        with Catalog(catalog_path) as catalog:
+            catalog.upsert("releases", [publish.release])
+    return _summary(run_id, questions, extractions, samples, decisions, images, publish, skipped)
