@@ -1,5 +1,26 @@
-"""Shared test setup: session fixtures that live in their own modules are registered here."""
+"""Shared test setup: isolated Prefect state and one Prefect API for the whole session."""
 
-# A session fixture imported into several test modules would start once per module; registered
-# as a plugin it starts once per session.
-pytest_plugins = ["label_studio_fixtures"]
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Prefect reads settings at import time: point it at a throwaway home before anything imports it.
+_PREFECT_HOME = Path(tempfile.mkdtemp(prefix="safetyforge-prefect-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect test server for every flow test in the session (~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
