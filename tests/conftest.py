@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Label Studio server fixtures: registered as a plugin so the server starts once per session
+# (a fixture imported into several test modules would start once per module).
+pytest_plugins = ["label_studio_fixtures"]
+
 # Prefect reads settings at import time: point it at a throwaway home before anything imports it.
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="safetyforge-prefect-"))
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME)
