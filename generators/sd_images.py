@@ -231,17 +231,18 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _load_done(
-    artifacts_dir: Path, image_id: str, job: SDJob, max_attempts: int
-) -> SDOutcome | None:
-    """A finished result on disk (image or a rejection with as many attempts), else None."""
-    png, sidecar, rejected = _paths(artifacts_dir, image_id)
+def _load_done(artifacts_dir: Path, task: _Task, max_attempts: int) -> SDOutcome | None:
+    """The finished result on disk, else None; a rejection under a since-raised bound is not
+    finished: its failed attempts are put back on `task`, so the retry continues with new seeds."""
+    png, sidecar, rejected = _paths(artifacts_dir, task.image_id)
     if sidecar.is_file() and png.is_file():
-        return SDOutcome(job=job, image=ImageRecord.model_validate_json(sidecar.read_text("utf-8")))
+        record = ImageRecord.model_validate_json(sidecar.read_text("utf-8"))
+        return SDOutcome(job=task.job, image=record)
     if rejected.is_file():
         data = json.loads(rejected.read_text("utf-8"))
-        if data["attempts"] >= max_attempts:
-            return SDOutcome(job=job, error=data["error"])
+        if len(data["reasons"]) >= max_attempts:
+            return SDOutcome(job=task.job, error=data["error"])
+        task.reasons = list(data["reasons"])
     return None
 
 
@@ -293,7 +294,7 @@ def _reject(artifacts_dir: Path, task: _Task) -> str:
         f"no usable image after {len(task.reasons)} attempts (seeds {first}..{last}): "
         + "; ".join(dict.fromkeys(task.reasons))
     )
-    payload = {"error": error, "attempts": len(task.reasons), "reasons": task.reasons}
+    payload = {"error": error, "reasons": task.reasons}
     _write_atomic(rejected, json.dumps(payload, indent=2).encode())
     return error
 
@@ -322,10 +323,12 @@ def run_jobs(
             continue
         if not job.key_phrase.strip():
             done[image_id] = SDOutcome(job=job, error="empty key phrase: nothing to depict")
-        elif (found := _load_done(artifacts_dir, image_id, job, max_attempts)) is not None:
+            continue
+        task = _Task(image_id, prompt, base_seed, job)
+        if (found := _load_done(artifacts_dir, task, max_attempts)) is not None:
             done[image_id] = found
         else:
-            tasks[image_id] = _Task(image_id, prompt, base_seed, job)
+            tasks[image_id] = task
     # Duplicate jobs share one image; progress counts jobs, so count them per image id.
     per_image = Counter(ids)
     if done:
