@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from schemas._base import StrictModel
 from schemas.records import ImageRecord, ReviewDecision, Sample, stable_id
+from schemas.variants import ALL_VARIANTS
 
 LABELING_CONFIG_PATH = Path(__file__).with_name("labeling_config.xml")
 # Model version of the automatic pre-screen predictions; the project is set to show it.
@@ -163,7 +164,7 @@ def build_tasks(
         auto_by_sample[decision.sample_id].append(decision)
     tasks = []
     for question_id, group in by_question.items():
-        group.sort(key=lambda s: s.variant)
+        group.sort(key=lambda s: ALL_VARIANTS.index(s.variant))
         first = group[0]
         auto = [d for s in group for d in auto_by_sample.get(s.sample_id, [])]
         image_shas = [images[i].sha256 for s in group for i in s.image_ids]
