@@ -9,6 +9,7 @@ declare -A CHECKS=(
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [fonts-noto-core]=/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf
   [tesseract-ocr]=/usr/bin/tesseract
+  [chromium]=/usr/bin/chromium  # headless browser test of the Label Studio review page
 )
 
 missing=()
