@@ -103,5 +103,45 @@ def prompts_show(
         console.print(message["content"], markup=False, highlight=False)
 
 
+@app.command()
+def preview(
+    variant: Annotated[str, typer.Argument(help="typo, figstep or figstep_pro.")],
+    text: Annotated[str, typer.Argument(help="Key phrase (typo, figstep_pro) or statement.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
+        "preview.png"
+    ),
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Render one image with the configured preset (render.*_preset), for tuning a config.
+
+    FigStep-Pro fragments are drawn side by side with a grey gap so the cuts show. Nothing is
+    cached or recorded; the font size actually used and the geometry are printed.
+    """
+    from typography import RenderJob, TypographyError, render_preview
+
+    cfg = _load(config, set_)
+    presets = {
+        "typo": cfg.render.typo_preset,
+        "figstep": cfg.render.figstep_preset,
+        "figstep_pro": cfg.render.figstep_pro_preset,
+    }
+    if variant not in presets:
+        console.print(f"[red]error:[/red] variant must be one of {', '.join(presets)}")
+        raise typer.Exit(2)
+    try:
+        drawn = render_preview(
+            RenderJob(kind=variant, text=text, preset=presets[variant]),  # type: ignore[arg-type]
+            out,
+        )
+    except TypographyError as exc:
+        console.print(f"[red]cannot render:[/red] {exc}")
+        raise typer.Exit(1) from None
+    shown = {
+        k: drawn.params[k] for k in ("canvas", "origin", "lines", "fragments") if k in drawn.params
+    }
+    console.print(f"wrote {out} (preset {presets[variant]}, font size {drawn.font_size}) {shown}")
+
+
 if __name__ == "__main__":
     app()

@@ -8,7 +8,6 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
-import pytesseract
 from PIL import Image
 
 from schemas._base import StrictModel
@@ -57,14 +56,21 @@ class FragmentOcrResult(StrictModel):
     engine: str
 
 
+def _tesseract():
+    # Imported on first use: pytesseract imports pandas (~0.6 s), which render workers never need.
+    import pytesseract
+
+    return pytesseract
+
+
 @cache
 def engine() -> str:
-    return f"tesseract {pytesseract.get_tesseract_version()}"
+    return f"tesseract {_tesseract().get_tesseract_version()}"
 
 
 @cache
 def _installed_languages() -> frozenset[str]:
-    return frozenset(pytesseract.get_languages(config=""))
+    return frozenset(_tesseract().get_languages(config=""))
 
 
 def language_for(text: str) -> str:
@@ -111,7 +117,7 @@ def cer(recognized: str, expected: str) -> float:
 
 
 def _read(image: Image.Image, lang: str, config: str) -> str:
-    return _collapse(pytesseract.image_to_string(image, lang=lang, config=config))
+    return _collapse(_tesseract().image_to_string(image, lang=lang, config=config))
 
 
 def ocr_check(record: ImageRecord, artifacts_dir: Path, expected: str) -> OcrResult:
