@@ -18,9 +18,11 @@ class ResponseCache:
 
     def get(self, key: str) -> ChatResult | None:
         path = self._path(key)
-        if not path.is_file():
+        try:
+            return ChatResult.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            # Missing, or unreadable (written by hand, a full disk): a miss, asked again.
             return None
-        return ChatResult.model_validate_json(path.read_text(encoding="utf-8"))
 
     def put(self, key: str, result: ChatResult) -> None:
         """Store an answer atomically; errors are never cached (they may heal on a re-run)."""
@@ -29,6 +31,10 @@ class ResponseCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(result.model_dump_json())
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(result.model_dump_json())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

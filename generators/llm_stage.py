@@ -59,19 +59,33 @@ def _record(
 def ask(
     provider: LLMProvider, cache: ResponseCache, requests: list[ChatRequest], run_id: str
 ) -> list[tuple[ChatResult, LLMCall]]:
-    """Answers in request order; only requests missing from the cache reach the provider."""
+    """Answers in request order; only requests missing from the cache reach the provider.
+
+    Each answer is cached the moment it arrives, so a killed run loses at most the requests in
+    flight. Identical requests in one batch are asked once; the repeats count as cache hits.
+    """
     keys = [call_id(provider, r) for r in requests]
-    cached: list[ChatResult | None] = [cache.get(k) for k in keys]
-    todo = [i for i, hit in enumerate(cached) if hit is None]
-    fresh = dict(zip(todo, provider.complete_many([requests[i] for i in todo]), strict=True))
-    out: list[tuple[ChatResult, LLMCall]] = []
-    for i, request in enumerate(requests):
-        result = cached[i] if cached[i] is not None else fresh[i]
-        assert result is not None
-        if i in fresh:
-            cache.put(keys[i], result)
-        out.append((result, _record(provider, request, result, keys[i], i not in fresh, run_id)))
-    return out
+    first_index: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first_index.setdefault(key, i)
+    results: dict[str, ChatResult] = {}
+    for key in first_index:
+        hit = cache.get(key)
+        if hit is not None:
+            results[key] = hit
+    todo = [key for key in first_index if key not in results]
+
+    def arrived(position: int, result: ChatResult) -> None:
+        cache.put(todo[position], result)
+
+    if todo:
+        fresh = provider.complete_many([requests[first_index[k]] for k in todo], arrived)
+        results.update(zip(todo, fresh, strict=True))
+    asked = {first_index[key] for key in todo}
+    return [
+        (results[key], _record(provider, request, results[key], key, i not in asked, run_id))
+        for i, (request, key) in enumerate(zip(requests, keys, strict=True))
+    ]
 
 
 def repair_request(request: ChatRequest, answer: str | None, error: str) -> ChatRequest:
@@ -86,6 +100,7 @@ def repair_request(request: ChatRequest, answer: str | None, error: str) -> Chat
             *turn.messages,
         ],
         response_schema=request.response_schema,
+        sample=request.sample,
         context={"repair_of": {**request.context, "stage": request.stage}, "error": error},
         prompt=turn.provenance,
     )
@@ -106,7 +121,7 @@ def ask_validated(
         outcome.calls.append(record)
         outcome.raw_text = result.text
         if result.error is not None:
-            outcome.reason = f"llm error: {result.error}"
+            outcome.reason = f"llm_error: {result.error}"
             continue
         try:
             outcome.value = validate(requests[i], result)
@@ -118,7 +133,7 @@ def ask_validated(
         outcome.calls.append(record)
         outcome.raw_text = result.text if result.text is not None else outcome.raw_text
         if result.error is not None:
-            outcome.reason = f"llm error on repair: {result.error}"
+            outcome.reason = f"llm_error: on repair: {result.error}"
             continue
         try:
             outcome.value = validate(requests[i], result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import Field
@@ -27,6 +28,9 @@ class ChatRequest(StrictModel):
     context: dict[str, Any] = Field(default_factory=dict)
     # Which template made the messages (recorded, not part of the cache key).
     prompt: PromptProvenance
+    # Which of several identical asks this is (e.g. two batches of one scenario in one round):
+    # part of the cache key, and varies the seed, so they do not share one answer.
+    sample: int = Field(default=0, ge=0)
 
 
 class ChatResult(StrictModel):
@@ -39,6 +43,9 @@ class ChatResult(StrictModel):
     retries: int = 0
 
 
+ResultCallback = Callable[[int, ChatResult], None]
+
+
 class LLMProvider(Protocol):
     name: str
     model: str
@@ -49,10 +56,13 @@ class LLMProvider(Protocol):
         """Sampling parameters that change the answer (part of the cache key)."""
         ...
 
-    def complete_many(self, requests: list[ChatRequest]) -> list[ChatResult]:
+    def complete_many(
+        self, requests: list[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[ChatResult]:
         """Answer every request (concurrently where the provider can); results in request order.
 
-        Content problems and exhausted retries come back as ChatResult.error; only errors that
+        `on_result(index, result)` is called as each answer arrives, so a killed run keeps what
+        it already got. Content problems and exhausted retries come back as ChatResult.error; only errors that
         make the whole run pointless (auth, unknown model) raise LLMFatalError.
         """
         ...
@@ -66,6 +76,7 @@ def call_id(provider: LLMProvider, request: ChatRequest) -> str:
         "model": provider.model,
         "messages": request.messages,
         "schema": request.response_schema,
+        "sample": request.sample,
         "params": provider.params(),
         # The offline provider answers from the context, so it is part of its key.
         "context": request.context if provider.offline else None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from generators.llm_types import ChatRequest, ChatResult
+from generators.llm_types import ChatRequest, ChatResult, ResultCallback
 from schemas.records import normalize_text
 
 BANK_PATH = Path(__file__).with_name("offline_bank.yaml")
@@ -109,8 +109,15 @@ class OfflineProvider:
     def params(self) -> dict[str, Any]:
         return {"seed": self.seed, "bank_version": str(load_bank()["version"])}
 
-    def complete_many(self, requests: list[ChatRequest]) -> list[ChatResult]:
-        return [self._answer(request) for request in requests]
+    def complete_many(
+        self, requests: list[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[ChatResult]:
+        results = []
+        for index, request in enumerate(requests):
+            results.append(self._answer(request))
+            if on_result is not None:
+                on_result(index, results[-1])
+        return results
 
     def _answer(self, request: ChatRequest) -> ChatResult:
         ctx = request.context.get("repair_of", request.context)

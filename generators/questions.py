@@ -8,7 +8,7 @@ from generators.dedup import Deduplicator
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
-from generators.validation import parse_json_object, validate_questions
+from generators.validation import is_refusal, parse_json_object, validate_questions
 from schemas.config import LLMConfig
 from schemas.prompts import render_prompt
 from schemas.records import LLMCall, Question, Scenario, question_id
@@ -31,13 +31,16 @@ class QuestionsResult:
     shortfall: dict[str, int] = field(default_factory=dict)  # scenario -> questions missing
 
 
-def _request(scenario: Scenario, n: int, avoid: list[str], round_no: int) -> ChatRequest:
+def _request(
+    scenario: Scenario, n: int, avoid: list[str], round_no: int, sample: int
+) -> ChatRequest:
     rendered = render_prompt("questions", scenario, n=n, avoid=avoid[-MAX_AVOID:])
     return ChatRequest(
         stage="questions",
         scenario=scenario.slug,
         messages=rendered.messages,
         response_schema=QUESTIONS_SCHEMA,
+        sample=sample,
         context={
             "scenario": scenario.slug,
             "kind": scenario.kind,
@@ -74,10 +77,12 @@ def generate_questions(
         for scenario in scenarios:
             needed = target - len(accepted[scenario.slug])
             avoid = list(accepted[scenario.slug])
+            sample = 0
             while needed > 0:
                 n = min(needed, llm.questions_per_request)
-                requests.append(_request(scenario, n, avoid, round_no))
+                requests.append(_request(scenario, n, avoid, round_no, sample))
                 needed -= n
+                sample += 1
         if not requests:
             break
         for outcome in ask_validated(provider, cache, requests, _validate, run_id):
@@ -90,8 +95,10 @@ def generate_questions(
             for text in outcome.value:
                 qid = question_id(slug, text)
                 duplicate_of = dedup.check(text)
-                if duplicate_of is not None:
-                    reason = f"duplicate of {duplicate_of}"
+                if is_refusal(text):
+                    reason = "refusal: the item is a refusal, not a question"
+                elif duplicate_of is not None:
+                    reason = f"duplicate: same as question {duplicate_of}"
                 elif len(accepted[slug]) >= target:
                     reason = "surplus: scenario already has its target"
                 else:

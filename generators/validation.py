@@ -26,14 +26,34 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
 class Invalid(ValueError):
-    """The answer cannot be used; the message says why (it is sent back in the repair turn)."""
+    """The answer cannot be used. str() is "<code>: <detail>": the detail is sent back in the
+    repair turn, the code groups rejections in the run summary."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+
+
+def reason_code(reason: str) -> str:
+    """The category of a rejection reason ("leak: ..." -> "leak")."""
+    return reason.split(":", 1)[0].strip() or "unknown"
+
+
+def is_refusal(text: str) -> bool:
+    return _REFUSAL.search(text) is not None
 
 
 def parse_json_object(text: str | None, finish_reason: str | None) -> dict[str, Any]:
     if finish_reason == "length":
-        raise Invalid("the answer was cut off (finish_reason=length); answer more briefly")
+        raise Invalid(
+            "truncated", "the answer was cut off (finish_reason=length); answer more briefly"
+        )
+    if finish_reason == "refusal":  # the endpoint's own refusal field (structured outputs)
+        raise Invalid("refusal", f"the model declined: {text or ''}".strip())
+    if finish_reason == "content_filter":
+        raise Invalid("content_filter", "the endpoint's content filter withheld the answer")
     if not text or not text.strip():
-        raise Invalid("the answer was empty")
+        raise Invalid("empty", "the answer was empty")
     body = text.strip()
     fenced = _FENCE.match(body)
     if fenced:
@@ -42,24 +62,25 @@ def parse_json_object(text: str | None, finish_reason: str | None) -> dict[str, 
         value = json.loads(body)
     except json.JSONDecodeError as exc:
         if _REFUSAL.search(body):
-            raise Invalid("refusal: the model declined instead of answering with JSON") from None
-        raise Invalid(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+            raise Invalid("refusal", "the model declined instead of answering with JSON") from None
+        raise Invalid("invalid_json", f"not valid JSON ({exc.msg} at char {exc.pos})") from None
     if not isinstance(value, dict):
-        raise Invalid(f"expected a JSON object, got {type(value).__name__}")
+        raise Invalid("not_object", f"expected a JSON object, got {type(value).__name__}")
     return value
 
 
 def validate_questions(obj: dict[str, Any]) -> list[str]:
+    """The answer's questions, whitespace-normalised. Single refusal items are returned too:
+    the caller keeps them as rejected records rather than dropping them unseen."""
     questions = obj.get("questions")
     if not isinstance(questions, list):
-        raise Invalid('missing field "questions" (a list of strings)')
+        raise Invalid("missing_fields", 'missing field "questions" (a list of strings)')
     cleaned = [" ".join(q.split()) for q in questions if isinstance(q, str) and q.strip()]
     if not cleaned:
-        raise Invalid('"questions" holds no non-empty strings')
-    refusals = [q for q in cleaned if _REFUSAL.search(q)]
-    if len(refusals) == len(cleaned):
-        raise Invalid("refusal: every item is a refusal, not a question")
-    return [q for q in cleaned if q not in refusals]
+        raise Invalid("missing_fields", '"questions" holds no non-empty strings')
+    if all(is_refusal(q) for q in cleaned):
+        raise Invalid("refusal", "every item is a refusal, not a question")
+    return cleaned
 
 
 def _contains(haystack: str, needle: str) -> bool:
@@ -77,25 +98,30 @@ def validate_extraction(obj: dict[str, Any], scenario: Scenario, question: str) 
         f for f in EXTRACTION_FIELDS if not isinstance(obj.get(f), str) or not obj[f].strip()
     ]
     if missing:
-        raise Invalid("missing or empty fields: " + ", ".join(missing))
+        raise Invalid("missing_fields", "missing or empty fields: " + ", ".join(missing))
     fields = {f: " ".join(obj[f].split()) for f in EXTRACTION_FIELDS}
     key = fields["key_phrase"]
     if _REFUSAL.search(fields["changed_question"]):
-        raise Invalid("refusal: changed_question is a refusal")
+        raise Invalid("refusal", "changed_question is a refusal")
     if not _contains(fields["changed_question"], key):
-        raise Invalid(f"key_phrase {key!r} does not occur in changed_question")
+        raise Invalid("key_phrase_absent", f"key_phrase {key!r} does not occur in changed_question")
     for leaky in ("rephrased_question", "rephrased_question_sd"):
         if _contains(fields[leaky], key):
-            raise Invalid(f"{leaky} leaks the key phrase {key!r}")
+            raise Invalid("leak", f"{leaky} leaks the key phrase {key!r}")
     if scenario.kind == "harmful" and fields["phrase_type"] not in scenario.phrase_types:
         allowed = ", ".join(scenario.phrase_types)
-        raise Invalid(f"phrase_type {fields['phrase_type']!r} is not one of: {allowed}")
+        raise Invalid(
+            "phrase_type", f"phrase_type {fields['phrase_type']!r} is not one of: {allowed}"
+        )
     statement = fields["figstep_statement"]
     if not statement.startswith(STATEMENT_PREFIXES) or not statement.endswith("."):
         raise Invalid(
-            'figstep_statement must start with "Steps to", "Methods to" or "List of" and end with "."'
+            "statement_prefix",
+            'figstep_statement must start with "Steps to", "Methods to" or "List of" and end with "."',
         )
     if not _contains(statement, key):
-        raise Invalid(f"figstep_statement does not contain the key phrase {key!r}")
+        raise Invalid(
+            "statement_key_phrase", f"figstep_statement does not contain the key phrase {key!r}"
+        )
     fields["figstep_pro_template"] = figstep_pro_template(statement, key)
     return fields

@@ -1,0 +1,226 @@
+"""Any OpenAI-compatible chat endpoint through the official async client.
+
+Requests run concurrently (bounded by `max_concurrency`, paced by `requests_per_minute`). The
+client's own retries are off: we retry only what can heal (429 honouring Retry-After, 408/409,
+5xx, timeouts, dropped connections) with exponential backoff and jitter, and stop the run at once
+on errors that no retry fixes (bad key, unknown model, malformed request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from generators.llm_types import ChatRequest, ChatResult, LLMFatalError, ResultCallback
+from generators.rate_limit import Backoff, RateLimiter, Sleep, parse_retry_after
+from schemas.config import LLMConfig
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+# 400s that concern one request's content, not the run's configuration.
+_PER_REQUEST_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "content_filter",
+        "content_policy_violation",
+        "string_above_max_length",
+    }
+)
+
+
+class OpenAIProvider:
+    """Implements generators.llm_types.LLMProvider for OpenAI and OpenAI-compatible servers."""
+
+    name = "openai"
+    offline = False
+
+    def __init__(
+        self, llm: LLMConfig, *, backoff: Backoff | None = None, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self.llm = llm
+        self.model = llm.model
+        # Resolved here so the cache key names the real endpoint, whichever way it was given.
+        self.base_url = (
+            llm.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        ).rstrip("/")
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        # Fail before any work; the key itself is read again when needed and never kept.
+        self._api_key()
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.llm.api_key_env, "")
+        if not key:
+            raise LLMFatalError(
+                f"llm.provider is 'openai' but the environment variable {self.llm.api_key_env} "
+                f"(named by llm.api_key_env) is not set: export the API key for {self.base_url} "
+                "there (for a local server that needs no key, any non-empty value will do)"
+            )
+        return key
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.llm.temperature,
+            "seed": self.llm.seed,
+            "max_tokens": self.llm.max_tokens,
+            "structured_output": self.llm.structured_output,
+        }
+
+    def complete_many(
+        self, requests: list[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[ChatResult]:
+        if not requests:
+            return []
+        return _run_sync(self._complete_all(requests, on_result))
+
+    async def _complete_all(
+        self, requests: list[ChatRequest], on_result: ResultCallback | None
+    ) -> list[ChatResult]:
+        limiter = RateLimiter(self.llm.requests_per_minute, sleep=self._sleep)
+        slots = asyncio.Semaphore(self.llm.max_concurrency)
+        rng = random.Random()
+        results: list[ChatResult | None] = [None] * len(requests)
+
+        async def one(client: AsyncOpenAI, index: int) -> None:
+            async with slots:
+                result = await self._complete(client, limiter, rng, requests[index])
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+
+        async with AsyncOpenAI(
+            api_key=self._api_key(),
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.llm.timeout_s,
+        ) as client:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for index in range(len(requests)):
+                        group.create_task(one(client, index))
+            except ExceptionGroup as group_error:
+                # One fatal error cancels the rest; surface it, not the group around it.
+                fatal = group_error.subgroup(LLMFatalError)
+                first = (fatal or group_error).exceptions[0]
+                raise first from None
+        return [r for r in results if r is not None]
+
+    async def _complete(
+        self, client: AsyncOpenAI, limiter: RateLimiter, rng: random.Random, request: ChatRequest
+    ) -> ChatResult:
+        kwargs = self._create_args(request)
+        retries = 0
+        while True:
+            await limiter.acquire()
+            started = time.perf_counter()
+            retry_after: float | None = None
+            try:
+                completion = await client.chat.completions.create(**kwargs)
+            except openai.APIStatusError as exc:
+                if not _retryable(exc):
+                    if _per_request(exc):
+                        return ChatResult(error=_describe(exc), retries=retries)
+                    raise LLMFatalError(self._fatal_message(exc)) from None
+                problem = _describe(exc)
+                retry_after = parse_retry_after(exc.response.headers)
+            except openai.APIConnectionError as exc:  # includes APITimeoutError
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                return _to_result(completion, time.perf_counter() - started, retries)
+            if retries >= self.llm.max_retries:
+                return ChatResult(
+                    error=f"gave up after {retries} retries: {problem}", retries=retries
+                )
+            delay = self.backoff.delay(retries, rng, retry_after)
+            if retry_after is not None:
+                limiter.hold(delay)
+            retries += 1
+            await self._sleep(delay)
+
+    def _create_args(self, request: ChatRequest) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": self.llm.temperature,
+        }
+        if self.llm.seed is not None:
+            # Distinct seeds for identical asks: a seeded endpoint would repeat itself otherwise.
+            args["seed"] = self.llm.seed + request.sample
+        if self.llm.max_tokens is not None:
+            args["max_tokens"] = self.llm.max_tokens
+        if self.llm.structured_output == "json_schema" and request.response_schema is not None:
+            args["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.stage,
+                    "schema": request.response_schema,
+                    "strict": True,
+                },
+            }
+        else:
+            args["response_format"] = {"type": "json_object"}
+        return args
+
+    def _fatal_message(self, exc: openai.APIStatusError) -> str:
+        where = f"endpoint {self.base_url} with model {self.model!r}"
+        status = exc.status_code
+        if status == 401:
+            hint = f"the API key in ${self.llm.api_key_env} was rejected"
+        elif status == 403:
+            hint = "this key has no access to the model"
+        elif status == 404:
+            hint = "unknown model or wrong base URL (llm.model, llm.base_url)"
+        elif self.llm.structured_output == "json_schema" and "response_format" in str(exc):
+            hint = "the endpoint may not support json_schema: try llm.structured_output=json_object"
+        else:
+            hint = "the endpoint rejected the request; check the llm section of the config"
+        return f"{where}: {hint} ({_describe(exc)})"
+
+
+def _retryable(exc: openai.APIStatusError) -> bool:
+    return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
+
+
+def _per_request(exc: openai.APIStatusError) -> bool:
+    return exc.status_code == 413 or (exc.status_code == 400 and exc.code in _PER_REQUEST_CODES)
+
+
+def _describe(exc: openai.APIStatusError) -> str:
+    return f"HTTP {exc.status_code}: {exc.message}"
+
+
+def _to_result(completion: Any, latency_s: float, retries: int) -> ChatResult:
+    usage = completion.usage
+    tokens = {
+        "tokens_in": usage.prompt_tokens if usage else 0,
+        "tokens_out": usage.completion_tokens if usage else 0,
+        "latency_s": latency_s,
+        "retries": retries,
+    }
+    if not completion.choices:
+        return ChatResult(error="the endpoint answered with no choices", **tokens)
+    choice = completion.choices[0]
+    message = choice.message
+    if not message.content and getattr(message, "refusal", None):
+        # Structured-output refusals come in their own field; validation rejects them by name.
+        return ChatResult(text=message.refusal, finish_reason="refusal", **tokens)
+    return ChatResult(text=message.content, finish_reason=choice.finish_reason, **tokens)
+
+
+def _run_sync(coro: Coroutine[Any, Any, list[ChatResult]]) -> list[ChatResult]:
+    """Run `coro` to completion from sync code, whether or not this thread runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from async code (an async task, a notebook): that loop is busy, use our own thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
