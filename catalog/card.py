@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,12 @@ from typing import Any
 import jinja2
 import yaml
 
+from catalog.outcomes import OutcomeCount
+from schemas._base import StrictModel
 from schemas.config import BuildConfig
-from schemas.records import Sample
+from schemas.prompts import load_template
+from schemas.records import ImageRecord, Sample
+from schemas.taxonomy import load_taxonomy
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -21,6 +25,93 @@ GATED_PROMPT = (
     "This dataset contains requests for harmful content, collected to evaluate the safety of "
     "vision-language models. Access is granted for safety research only."
 )
+CHARTS = {"scenarios": "charts/scenarios.png", "review": "charts/review_outcomes.png"}
+
+
+class FontRow(StrictModel):
+    name: str
+    sha256: str
+
+
+class CardContext(StrictModel):
+    """Facts about the run that the card states; built by `card_context` from records."""
+
+    run_id: str
+    taxonomy_title: str
+    generator: dict[str, str]
+    variant_prompts: dict[str, str]
+    fonts: list[FontRow]
+    renderer: dict[str, str]
+    image_model: dict[str, str] | None
+    load_path: str
+    hub_repo: str | None = None
+
+
+def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
+    found = sorted({str(getattr(i, attr)) for i in images.values() if getattr(i, attr)})
+    return ", ".join(found) or "n/a"
+
+
+def card_context(
+    config: BuildConfig,
+    run_id: str,
+    images: Mapping[str, ImageRecord],
+    load_path: str,
+    hub_repo: str | None = None,
+) -> CardContext:
+    llm = config.llm
+    generator = {"provider": llm.provider, "model": llm.model}
+    if llm.provider == "offline":
+        generator["note"] = "deterministic template bank (no LLM; for demos and tests)"
+    else:
+        generator |= {
+            "temperature": str(llm.temperature),
+            "seed": str(llm.seed),
+            "structured output": llm.structured_output,
+            "max tokens": str(llm.max_tokens),
+            "questions per request": str(llm.questions_per_request),
+            "near-duplicate threshold": str(llm.near_duplicate_threshold),
+        }
+    generator["questions requested per scenario"] = str(config.questions_per_scenario)
+    fonts = sorted(
+        {(Path(i.font_path).name, i.font_sha256) for i in images.values() if i.font_path}
+    )
+    renderer = {
+        "presets": ", ".join(
+            f"{k.removesuffix('_preset')}={v}"
+            for k, v in config.render.model_dump().items()
+            if k.endswith("_preset")
+        ),
+        "Pillow": _versions(images, "pillow_version"),
+        "FreeType": _versions(images, "freetype_version"),
+    }
+    image_model = None
+    if config.image_model.path and any(v in ("sd", "sd_typo") for v in config.variants):
+        m = config.image_model
+        image_model = {
+            "model": m.path,
+            "revision": str(m.revision),
+            "prompt": m.prompt_template,
+            "negative prompt": str(m.negative_prompt),
+            "steps": str(m.steps),
+            "guidance scale": str(m.guidance_scale),
+            "size": f"{m.width}x{m.height}",
+            "scheduler": str(m.scheduler or "model default"),
+            "dtype": m.dtype,
+            "seed": str(m.seed),
+        }
+    template = load_template("variant_prompts")
+    return CardContext(
+        run_id=run_id,
+        taxonomy_title=load_taxonomy(config.taxonomy).title,
+        generator=generator,
+        variant_prompts={v: " ".join(str(template[v]).split()) for v in config.variants},
+        fonts=[FontRow(name=name, sha256=sha or "") for name, sha in fonts],
+        renderer=renderer,
+        image_model=image_model,
+        load_path=load_path,
+        hub_repo=hub_repo,
+    )
 
 
 def size_category(n: int) -> str:
@@ -31,7 +122,7 @@ def size_category(n: int) -> str:
 
 
 def card_metadata(
-    config: BuildConfig, data_files: dict[str, dict[str, str]], n_samples: int
+    config: BuildConfig, data_files: Mapping[str, Mapping[str, str]], n_samples: int
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "pretty_name": config.release.name,
@@ -65,16 +156,34 @@ def card_metadata(
     return meta
 
 
+def _example_rows(samples: Sequence[Sample], configs: Sequence[str]) -> list[dict[str, str]]:
+    """One text-only example per config (the first by id), prompts shortened."""
+    rows = []
+    for variant in configs:
+        first = min((s for s in samples if s.variant == variant), key=lambda s: s.sample_id)
+        prompt = " ".join(first.prompt.split())
+        rows.append(
+            {
+                "config": variant,
+                "id": first.sample_id,
+                "scenario": first.scenario,
+                "key_phrase": first.key_phrase,
+                "prompt": (prompt[:117] + "...") if len(prompt) > 120 else prompt,
+            }
+        )
+    return rows
+
+
 def render_card(
     *,
     config: BuildConfig,
     samples: Sequence[Sample],
-    data_files: dict[str, dict[str, str]],
-    scenario_names: dict[str, str],
-    context: dict[str, Any],
+    data_files: Mapping[str, Mapping[str, str]],
+    scenario_names: Mapping[str, str],
+    context: CardContext,
+    outcomes: Sequence[OutcomeCount],
 ) -> str:
-    """Render README.md. `context` carries run facts: run_id, taxonomy_title, llm_description,
-    build_notes, variant_prompts, load_path."""
+    """Render README.md for the accepted `samples` of a release (config carries its version)."""
     configs = list(data_files)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
     rows = [
@@ -91,22 +200,26 @@ def render_card(
     metadata = yaml.safe_dump(
         card_metadata(config, data_files, len(samples)), sort_keys=False, allow_unicode=True
     )
+    release = config.release
     values = {
         "metadata": metadata.strip(),
-        "title": config.release.name,
-        "version": config.release.version,
+        "title": release.name,
+        "version": release.version,
         "configs": configs,
         "count_rows": rows,
         "n_scenarios": len(rows) - 1,
         "n_questions": len({s.question_id for s in samples}),
         "n_samples": len(samples),
         "n_configs": len(configs),
-        "tiny_percent": round(config.release.tiny_fraction * 100),
-        "license": config.release.license,
-        "citation_key": config.release.name.replace("-", "_")
-        + "_"
-        + config.release.version.replace(".", "_"),
+        "tiny_percent": round(release.tiny_fraction * 100),
+        "license": release.license,
+        "gated": release.gated,
+        "outcomes": outcomes,
+        "examples": _example_rows(samples, configs),
+        "charts": CHARTS,
+        "ctx": context,
+        "hub_repo": context.hub_repo or "ORG/NAME",
+        "citation_key": release.name.replace("-", "_") + "_" + release.version.replace(".", "_"),
         "year": datetime.now(UTC).year,
-        **context,
     }
     return _ENV.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**values)

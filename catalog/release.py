@@ -1,9 +1,10 @@
-"""Write a release folder on the Hugging Face dataset layout: parquet per config and split,
-image bytes embedded, a dataset card with YAML `configs:`, and a manifest of checksums.
+"""Write a release folder on the Hugging Face dataset layout: parquet shards per config and split
+under `data/<config>/`, image bytes embedded, a dataset card with YAML `configs:`, charts, the
+resolved build config, and a manifest of checksums and row counts.
 
 A release is written to a temporary folder beside its destination and renamed into place only
 when complete, so an interrupted publish leaves nothing behind; an existing version is never
-overwritten.
+overwritten. Rows are streamed: memory holds one row group of images, whatever the sample count.
 """
 
 from __future__ import annotations
@@ -15,19 +16,24 @@ import os
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from pydantic import Field
 
-from catalog.card import render_card
+from catalog.card import CHARTS, CardContext, render_card
+from catalog.charts import review_chart, scenario_chart
+from catalog.outcomes import OutcomeCount
+from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
 
 SPLITS = ("test", "tiny")
+MANIFEST = "MANIFEST.json"
 # datasets reads these feature declarations from the parquet schema metadata.
 _IMAGE = {"_type": "Image"}
 _TEXT = {"dtype": "string", "_type": "Value"}
@@ -41,13 +47,24 @@ TEXT_COLUMNS = (
     "variant",
     "prompt",
 )
+Bump = Literal["major", "minor", "patch"]
 
 
 class ReleaseExistsError(FileExistsError):
     pass
 
 
-def tiny_question_ids(samples: Sequence[Sample], fraction: float) -> set[str]:
+class ShardPolicy(StrictModel):
+    """Where parquet files and row groups are cut. Defaults follow the Hub's advice (shards of a
+    few hundred MB; row groups small enough that a reader streams images without a spike)."""
+
+    max_shard_bytes: int = Field(default=256 << 20, ge=1)
+    max_shard_rows: int = Field(default=100_000, ge=1)
+    row_group_bytes: int = Field(default=32 << 20, ge=1)
+    row_group_rows: int = Field(default=256, ge=1)
+
+
+def tiny_question_ids(samples: Iterable[Sample], fraction: float) -> set[str]:
     """A deterministic ~`fraction` of each scenario's questions (at least one per scenario)."""
     by_scenario: dict[str, set[str]] = defaultdict(set)
     for sample in samples:
@@ -59,6 +76,17 @@ def tiny_question_ids(samples: Sequence[Sample], fraction: float) -> set[str]:
     return chosen
 
 
+def next_version(existing: Iterable[str], bump: Bump) -> str:
+    """The version after the highest of `existing` (from 0.0.0 when there is none)."""
+    parsed = [tuple(int(p) for p in v.split(".")) for v in existing]
+    major, minor, patch = max(parsed, default=(0, 0, 0))
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    if bump == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
 def _features(variant: str) -> dict[str, Any]:
     features: dict[str, Any] = {name: _TEXT for name in TEXT_COLUMNS}
     if variant == "figstep_pro":
@@ -68,7 +96,7 @@ def _features(variant: str) -> dict[str, Any]:
     return features
 
 
-def _arrow_schema(variant: str) -> pa.Schema:
+def arrow_schema(variant: str) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     fields = [pa.field(name, pa.string()) for name in TEXT_COLUMNS]
     if variant == "figstep_pro":
@@ -79,16 +107,13 @@ def _arrow_schema(variant: str) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
-def _image_cell(record: ImageRecord, artifacts_dir: Path) -> dict[str, Any]:
-    return {"bytes": (artifacts_dir / record.path).read_bytes(), "path": Path(record.path).name}
-
-
 def _row(
     sample: Sample,
-    scenario_names: dict[str, str],
-    images: dict[str, ImageRecord],
+    scenario_names: Mapping[str, str],
+    images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
+    """One parquet row and its approximate size in bytes."""
     row: dict[str, Any] = {
         "id": sample.sample_id,
         "scenario": sample.scenario,
@@ -99,39 +124,49 @@ def _row(
         "variant": sample.variant,
         "prompt": sample.prompt,
     }
-    cells = [_image_cell(images[i], artifacts_dir) for i in sample.image_ids]
+    cells = [
+        {"bytes": (artifacts_dir / images[i].path).read_bytes(), "path": Path(images[i].path).name}
+        for i in sample.image_ids
+    ]
     if sample.variant == "figstep_pro":
         row["images"] = cells
     elif sample.variant != "text_only":
         row["image"] = cells[0]
-    return row
+    size = sum(len(c["bytes"]) for c in cells) + sum(len(row[c]) for c in TEXT_COLUMNS)
+    return row, size
 
 
-def content_fingerprint(samples: Sequence[Sample], images: dict[str, ImageRecord]) -> str:
-    """A hash of everything a release row shows: same fingerprint, same dataset."""
-    items = sorted(
-        (
-            s.sample_id,
-            s.scenario,
-            s.question,
-            s.key_phrase,
-            s.phrase_type,
-            s.prompt,
-            [images[i].sha256 for i in s.image_ids],
-        )
-        for s in samples
-    )
-    return hashlib.sha256(json.dumps(items).encode("utf-8")).hexdigest()
+def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str:
+    """A hash of everything one release row shows; two versions differ on a row iff this does."""
+    item = [
+        sample.scenario,
+        sample.variant,
+        sample.question,
+        sample.key_phrase,
+        sample.phrase_type,
+        sample.prompt,
+        [images[i].sha256 for i in sample.image_ids],
+    ]
+    return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
+
+
+def content_fingerprint(samples: Iterable[Sample], images: Mapping[str, ImageRecord]) -> str:
+    """A hash of every row: same fingerprint, same dataset."""
+    rows = sorted((s.sample_id, row_content_sha256(s, images)) for s in samples)
+    return hashlib.sha256(json.dumps(rows).encode("utf-8")).hexdigest()
+
+
+def read_manifest(release_dir: Path) -> dict[str, Any]:
+    return json.loads((release_dir / MANIFEST).read_text(encoding="utf-8"))
 
 
 def existing_fingerprint(release_dir: Path) -> str | None:
-    manifest = release_dir / "MANIFEST.json"
-    if not manifest.is_file():
+    if not (release_dir / MANIFEST).is_file():
         return None
-    return json.loads(manifest.read_text(encoding="utf-8")).get("content_sha256")
+    return read_manifest(release_dir).get("content_sha256")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -139,38 +174,97 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_split(
-    path: Path,
-    variant: str,
-    samples: Sequence[Sample],
-    scenario_names: dict[str, str],
-    images: dict[str, ImageRecord],
-    artifacts_dir: Path,
-    rows_per_group: int = 256,
-) -> None:
-    """Stream rows into one parquet file in row groups: memory holds one group of images."""
-    schema = _arrow_schema(variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(path, schema) as writer:
-        for start in range(0, max(len(samples), 1), rows_per_group):
-            chunk = samples[start : start + rows_per_group]
-            rows = [_row(s, scenario_names, images, artifacts_dir) for s in chunk]
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+class _ShardedWriter:
+    """Streams rows of one config and split into `<split>-NNNNN-of-MMMMM.parquet` shards."""
+
+    def __init__(self, directory: Path, split: str, schema: pa.Schema, policy: ShardPolicy):
+        self.directory, self.split, self.schema, self.policy = directory, split, schema, policy
+        self.shards: list[tuple[Path, int]] = []  # (path, rows) of finished shards
+        self._writer: pq.ParquetWriter | None = None
+        self._shard_rows = self._shard_bytes = 0
+        self._group: list[dict[str, Any]] = []
+        self._group_bytes = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def add(self, row: dict[str, Any], size: int) -> None:
+        full = self._shard_rows + len(self._group) >= self.policy.max_shard_rows
+        too_big = self._shard_bytes + self._group_bytes + size > self.policy.max_shard_bytes
+        if (self._shard_rows or self._group) and (full or too_big):
+            self._close_shard()
+        self._group.append(row)
+        self._group_bytes += size
+        if (
+            len(self._group) >= self.policy.row_group_rows
+            or self._group_bytes >= self.policy.row_group_bytes
+        ):
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._writer is None:
+            path = self.directory / f".{self.split}-{len(self.shards):05d}.parquet"
+            self._writer = pq.ParquetWriter(path, self.schema)
+        if self._group:
+            self._writer.write_table(pa.Table.from_pylist(self._group, schema=self.schema))
+        self._shard_rows += len(self._group)
+        self._shard_bytes += self._group_bytes
+        self._group, self._group_bytes = [], 0
+
+    def _close_shard(self) -> None:
+        self._flush()
+        assert self._writer is not None
+        self._writer.close()
+        self.shards.append((Path(self._writer.where), self._shard_rows))
+        self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
+
+    def close(self) -> dict[str, int]:
+        """Finish the last shard (an empty split still gets one, so its config loads) and give
+        every shard its final name; returns {file name: rows}."""
+        if self._writer is not None or self._group or not self.shards:
+            self._close_shard()
+        total = len(self.shards)
+        named = {}
+        for index, (path, rows) in enumerate(self.shards):
+            final = self.directory / f"{self.split}-{index:05d}-of-{total:05d}.parquet"
+            path.rename(final)
+            named[final.name] = rows
+        return named
+
+
+def _scenario_counts(
+    samples: Sequence[Sample], scenario_names: Mapping[str, str]
+) -> dict[str, dict[str, int]]:
+    cells = Counter((s.scenario, s.variant) for s in samples)
+    counts: dict[str, dict[str, int]] = {}
+    for slug, name in scenario_names.items():
+        row = {v: n for (sc, v), n in cells.items() if sc == slug}
+        if row:
+            counts[name] = row
+    return counts
 
 
 def write_release(
     *,
     samples: Sequence[Sample],
-    images: dict[str, ImageRecord],
+    images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
     releases_dir: Path,
     config: BuildConfig,
     run_id: str,
-    scenario_names: dict[str, str],
-    card_context: dict[str, Any],
+    scenario_names: Mapping[str, str],
+    card_context: CardContext,
+    outcomes: Sequence[OutcomeCount] = (),
+    version: str | None = None,
+    shards: ShardPolicy | None = None,
 ) -> ReleaseRecord:
-    """Write `releases_dir/<name>/<version>/` from accepted samples; refuse an existing version."""
-    name, version = config.release.name, config.release.version
+    """Write `releases_dir/<name>/<version>/` from accepted `samples`; refuse an existing version.
+
+    `version` overrides `config.release.version`; the written build_config.yaml states the one used.
+    """
+    policy = shards or ShardPolicy()
+    resolved = config.model_copy(deep=True)
+    if version is not None:
+        resolved.release.version = version
+    name, version = resolved.release.name, resolved.release.version
     final = releases_dir / name / version
     if final.exists():
         raise ReleaseExistsError(
@@ -180,46 +274,55 @@ def write_release(
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
     try:
         ordered = sorted(samples, key=lambda s: (s.variant, s.scenario, s.sample_id))
-        tiny = tiny_question_ids(ordered, config.release.tiny_fraction)
+        tiny = tiny_question_ids(ordered, resolved.release.tiny_fraction)
         counts: Counter[str] = Counter()
+        rows_per_file: dict[str, int] = {}
         data_files: dict[str, dict[str, str]] = {}
-        variants = [v for v in config.variants if any(s.variant == v for s in ordered)]
+        variants = [v for v in resolved.variants if any(s.variant == v for s in ordered)]
         for variant in variants:
-            rows = [s for s in ordered if s.variant == variant]
-            splits = {"test": rows, "tiny": [s for s in rows if s.question_id in tiny]}
+            schema = arrow_schema(variant)
+            folder = staging / "data" / variant
+            writers = {split: _ShardedWriter(folder, split, schema, policy) for split in SPLITS}
+            for sample in (s for s in ordered if s.variant == variant):
+                row, size = _row(sample, scenario_names, images, artifacts_dir)
+                writers["test"].add(row, size)
+                if sample.question_id in tiny:
+                    writers["tiny"].add(row, size)
             data_files[variant] = {}
-            for split, split_rows in splits.items():
-                relative = f"data/{variant}/{split}-00000-of-00001.parquet"
-                _write_split(
-                    staging / relative, variant, split_rows, scenario_names, images, artifacts_dir
-                )
-                data_files[variant][split] = relative
-                counts[f"{variant}/{split}"] = len(split_rows)
+            for split, writer in writers.items():
+                for file_name, rows in writer.close().items():
+                    rows_per_file[f"data/{variant}/{file_name}"] = rows
+                    counts[f"{variant}/{split}"] += rows
+                data_files[variant][split] = f"data/{variant}/{split}-*.parquet"
+        scenario_chart(_scenario_counts(ordered, scenario_names), staging / CHARTS["scenarios"])
+        review_chart(outcomes, staging / CHARTS["review"])
         (staging / "build_config.yaml").write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+            yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
         card = render_card(
-            config=config,
+            config=resolved,
             samples=ordered,
             data_files=data_files,
             scenario_names=scenario_names,
             context=card_context,
+            outcomes=outcomes,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
-        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        files: dict[str, dict[str, Any]] = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            rel = path.relative_to(staging).as_posix()
+            files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+            if rel in rows_per_file:
+                files[rel]["rows"] = rows_per_file[rel]
         manifest = {
             "name": name,
             "version": version,
             "run_id": run_id,
             "content_sha256": content_fingerprint(ordered, images),
             "counts": dict(sorted(counts.items())),
-            "files": {
-                str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
-                for p in files
-            },
+            "files": files,
         }
-        manifest_path = staging / "MANIFEST.json"
-        manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -230,6 +333,26 @@ def write_release(
         path=str(final),
         run_id=run_id,
         counts=dict(counts),
-        manifest_sha256=_sha256(final / "MANIFEST.json"),
+        manifest_sha256=sha256_file(final / MANIFEST),
         sample_ids=[s.sample_id for s in ordered],
     )
+
+
+def verify_release(release_dir: Path) -> list[str]:
+    """Every problem found checking the folder against its manifest (empty when intact)."""
+    manifest = read_manifest(release_dir)
+    listed = manifest["files"]
+    problems = []
+    present = {p.relative_to(release_dir).as_posix() for p in release_dir.rglob("*") if p.is_file()}
+    for extra in sorted(present - set(listed) - {MANIFEST}):
+        problems.append(f"{extra}: not in the manifest")
+    for rel, entry in sorted(listed.items()):
+        path = release_dir / rel
+        if rel not in present:
+            problems.append(f"{rel}: missing")
+            continue
+        if sha256_file(path) != entry["sha256"]:
+            problems.append(f"{rel}: sha256 differs from the manifest")
+        if "rows" in entry and pq.ParquetFile(path).metadata.num_rows != entry["rows"]:
+            problems.append(f"{rel}: row count differs from the manifest")
+    return problems

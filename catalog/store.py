@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
+from catalog.views import create_views
 from schemas.records import (
     Extraction,
     ImageRecord,
@@ -99,6 +100,7 @@ class Catalog:
             raise CatalogError(f"cannot open catalog {path}: {exc}") from None
         if not read_only:
             self._create()
+        create_views(self.con, temporary=read_only)
 
     def __enter__(self) -> Catalog:
         return self
@@ -192,3 +194,28 @@ class Catalog:
         return {
             r.image_id: r for r in self.records("images", "image_id IN (SELECT unnest(?))", [ids])
         }
+
+    def release(self, name: str, version: str) -> ReleaseRecord:
+        found = self.records("releases", "name = ? AND version = ?", [name, version])
+        if not found:
+            raise CatalogError(f"no release {name} {version} in {self.path}")
+        return found[0]
+
+    def release_names(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT name FROM releases ORDER BY 1")]
+
+    def release_versions(self, name: str) -> list[str]:
+        rows = self.con.execute("SELECT version FROM releases WHERE name = ?", [name]).fetchall()
+        return sorted((r[0] for r in rows), key=lambda v: tuple(int(p) for p in v.split(".")))
+
+    def attach_release(self, release_dir: Path, prefix: str = "release") -> list[str]:
+        """Temporary views `<prefix>_<config>` over a release folder's parquet files."""
+        names = []
+        for config_dir in sorted(p for p in (release_dir / "data").iterdir() if p.is_dir()):
+            view = f"{prefix}_{config_dir.name}"
+            pattern = str(config_dir / "*.parquet").replace("'", "''")
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_parquet('{pattern}')"
+            )
+            names.append(view)
+        return names

@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotation.rules import review_samples
 from catalog import Catalog
+from catalog.card import CardContext, card_context
+from catalog.publish import run_outcomes
 from catalog.release import (
     ReleaseExistsError,
     content_fingerprint,
@@ -34,7 +36,6 @@ from generators.llm_cache import ResponseCache
 from generators.providers import make_provider
 from generators.questions import QuestionsResult, generate_questions
 from schemas.config import BuildConfig, ConfigError
-from schemas.prompts import load_template
 from schemas.records import (
     Extraction,
     ImageRecord,
@@ -206,37 +207,10 @@ def _scenario_names(scenarios: list[Scenario]) -> dict[str, str]:
 def _card_context(
     config: BuildConfig,
     run_id: str,
-    scenarios: list[Scenario],
     images: dict[str, ImageRecord],
     release_path: Path,
-) -> dict[str, Any]:
-    llm = config.llm
-    source = (
-        "the offline template bank (no LLM; for demos and tests)"
-        if llm.provider == "offline"
-        else f"`{llm.model}` through an OpenAI-compatible API (temperature {llm.temperature}, seed {llm.seed})"
-    )
-    fonts = sorted({(i.font_path, i.font_sha256) for i in images.values() if i.font_path})
-    notes = [
-        f"- Taxonomy: `{config.taxonomy}`, {len(scenarios)} scenarios, {config.questions_per_scenario} questions requested per scenario.",
-        f"- Questions and key phrases: {source}; prompt templates are versioned and their hashes are recorded in the catalog.",
-        "- Automatic review: rule checks (key phrase present, no leak into the rephrased prompt, no duplicates, text fits the image).",
-    ]
-    notes += [f"- Font `{Path(path).name}` sha256 `{sha}`" for path, sha in fonts]
-    if config.image_model.path:
-        m = config.image_model
-        notes.append(
-            f"- Stable Diffusion: `{m.path}`, prompt `{m.prompt_template}`, {m.steps} steps, guidance {m.guidance_scale}, {m.width}x{m.height}, seed {m.seed}."
-        )
-    template = load_template("variant_prompts")
-    return {
-        "run_id": run_id,
-        "taxonomy_title": load_taxonomy(config.taxonomy).title,
-        "llm_description": source,
-        "build_notes": "\n".join(notes),
-        "variant_prompts": {v: " ".join(str(template[v]).split()) for v in config.variants},
-        "load_path": str(release_path),
-    }
+) -> CardContext:
+    return card_context(config, run_id, images, load_path=str(release_path))
 
 
 @dataclass
@@ -268,6 +242,9 @@ def publish_stage(
             f"release {config.release.name} {config.release.version} exists at {final} with different "
             "content; versions are immutable: set release.version (e.g. --set release.version=0.2.0)"
         )
+    # The flow recorded this run's questions, key phrases, samples and reviews before publishing.
+    with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
+        outcomes = run_outcomes(catalog, run_id)
     record = write_release(
         samples=accepted,
         images=images,
@@ -276,7 +253,8 @@ def publish_stage(
         config=config,
         run_id=run_id,
         scenario_names=_scenario_names(scenarios),
-        card_context=_card_context(config, run_id, scenarios, images, final),
+        card_context=_card_context(config, run_id, images, final),
+        outcomes=outcomes,
     )
     return PublishOutcome(record, final, "published")
 

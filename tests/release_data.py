@@ -1,0 +1,98 @@
+"""Records and small PNGs made directly for the release, catalog and hub tests (no flow needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from catalog.card import CardContext, card_context
+from schemas.config import BuildConfig
+from schemas.records import ImageRecord, Sample, question_id, sample_id
+
+VARIANTS = ["text_only", "typo", "figstep", "figstep_pro"]
+SCENARIOS = {"fraud": "Fraud", "privacy_violence": "Privacy Violence"}
+
+
+@dataclass
+class Inputs:
+    artifacts: Path
+    config: BuildConfig
+    samples: list[Sample] = field(default_factory=list)
+    images: dict[str, ImageRecord] = field(default_factory=dict)
+
+    def context(self, run_id: str = "run-1") -> CardContext:
+        return card_context(self.config, run_id, self.images, load_path="path/to/release")
+
+
+def write_png(artifacts: Path, seed: str, kind: str = "typo") -> ImageRecord:
+    """A small noisy RGB PNG (content from `seed`) stored content-addressed under `artifacts`."""
+    rng = random.Random(seed)
+    width, height = rng.randint(16, 40), rng.randint(8, 24)
+    image = Image.new("RGB", (width, height))
+    image.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(width * height)])
+    image_id = hashlib.sha256(seed.encode()).hexdigest()[:16]
+    path = artifacts / "images" / f"{image_id}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return ImageRecord(
+        image_id=image_id,
+        path=path.relative_to(artifacts).as_posix(),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        kind=kind,  # type: ignore[arg-type]
+        text=seed,
+        width=width,
+        height=height,
+        font_path="/usr/share/fonts/truetype/freefont/FreeMonoBold.ttf",
+        font_sha256="ab" * 32,
+        pillow_version="13.0.0",
+    )
+
+
+def make_inputs(
+    artifacts: Path,
+    questions_per_scenario: int = 3,
+    key_phrases: dict[str, str] | None = None,
+    extra_questions: int = 0,
+    variants: list[str] | None = None,
+) -> Inputs:
+    """Accepted samples for every scenario x variant. `key_phrases` overrides the key phrase of
+    the questions it names (by question text): their rows change content, not id."""
+    config = BuildConfig(
+        name="test",
+        variants=variants or VARIANTS,  # type: ignore[arg-type]
+        scenarios=list(SCENARIOS),
+        release={"name": "testbench", "version": "0.1.0"},  # type: ignore[arg-type]
+    )
+    inputs = Inputs(artifacts=artifacts, config=config)
+    for scenario in SCENARIOS:
+        for i in range(questions_per_scenario + extra_questions):
+            text = f"How would someone carry out harmful act number {i} in {scenario}?"
+            key = (key_phrases or {}).get(text, f"harmful act {i}")
+            qid = question_id(scenario, text)
+            for variant in config.variants:
+                if variant == "text_only":
+                    records = []
+                elif variant == "figstep_pro":
+                    records = [write_png(artifacts, f"{key}|{variant}|{n}") for n in range(3)]
+                else:
+                    records = [write_png(artifacts, f"{key}|{variant}")]
+                inputs.images.update({r.image_id: r for r in records})
+                inputs.samples.append(
+                    Sample(
+                        sample_id=sample_id(qid, variant),
+                        question_id=qid,
+                        scenario=scenario,
+                        variant=variant,  # type: ignore[arg-type]
+                        question=text,
+                        key_phrase=key,
+                        phrase_type="activity",
+                        prompt=text if variant == "text_only" else f"Describe steps for {variant}.",
+                        image_ids=[r.image_id for r in records],
+                        status="accepted",
+                    )
+                )
+    return inputs
