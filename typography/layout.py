@@ -119,6 +119,25 @@ def draw_lines(
     return Ink(image=image, pad=pad, box=box)
 
 
+def metric_box(
+    runs: list[Run], *, primary: ResolvedFont, size: int, origin: tuple[float, float]
+) -> tuple[int, int, int, int]:
+    """Pillow's textbbox of one line drawn at `origin` (ascender anchor): font metrics, not ink."""
+    baseline = origin[1] + face(primary, size).getmetrics()[0]
+    boxes, x = [], origin[0]
+    for run in runs:
+        font = face(run.font, size)
+        left, top, right, bottom = font.getbbox(run.text, anchor="ls")
+        boxes.append((x + left, baseline + top, x + right, baseline + bottom))
+        x += font.getlength(run.text)
+    return (
+        round(min(b[0] for b in boxes)),
+        round(min(b[1] for b in boxes)),
+        round(max(b[2] for b in boxes)),
+        round(max(b[3] for b in boxes)),
+    )
+
+
 def place(ink: Ink, canvas: tuple[int, int], margin: int) -> tuple[int, int] | None:
     """Shift (dx, dy) >= 0 that keeps ink `margin` px from the left/top edges, or None when the
     ink then crosses the right/bottom margin: the text does not fit this canvas."""

@@ -24,6 +24,7 @@ from typography.layout import (
     crop,
     draw_lines,
     line_pitch,
+    metric_box,
     place,
     run_width,
     to_runs,
@@ -281,10 +282,15 @@ def draw_figstep_pro(preset: FigStepProPreset, text: str) -> Drawn:
     ink = draw_lines([runs], primary=fonts.primary, size=size, origin=origin, pitch=0, canvas=rough)
     if _no_ink(ink):
         raise TypographyError("text draws no visible glyphs")
-    # The canvas is made to fit: keep the margin on the left/top, add `pad` right and bottom.
+    # The canvas is made to fit, as the reference did: text bbox + `pad` right and bottom, and
+    # wider where ink overhangs the bbox; ink keeps the margin on the left and top.
     left, top, right, bottom = (v - ink.pad for v in ink.box)
+    box = metric_box(runs, primary=fonts.primary, size=size, origin=origin)
     shift = (max(0, preset.margin - left), max(0, preset.margin - top))
-    canvas = (right + shift[0] + preset.pad, bottom + shift[1] + preset.pad)
+    canvas = (
+        max(right, box[2]) + shift[0] + preset.pad,
+        max(bottom, box[3]) + shift[1] + preset.pad,
+    )
     line = crop(ink, shift, canvas)
     x_cuts = [
         0,

@@ -1,0 +1,165 @@
+"""Rendering throughput: a faithful single-process baseline vs typography.render_jobs.
+
+The same N key phrases (typo, figstep_pro) and FigStep statements (figstep) are rendered by
+(a) the baseline, which does what the reference scripts do: load the font for every image, draw
+with Pillow on an RGB canvas, save PNG with Pillow's default settings, one process; and
+(b) ours: render_jobs into an empty artifacts folder (nothing cached), all cores.
+Phrases are built deterministically from the words of the built-in taxonomies' policy texts.
+
+    .venv/bin/python benchmarks/render.py            # 1,000 per variant
+    .venv/bin/python benchmarks/render.py --n 200    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import resource
+import tempfile
+import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from schemas.taxonomy import load_taxonomy
+from typography import RenderJob, render_jobs
+from typography.fonts import resolve_font
+
+VARIANTS = ("typo", "figstep", "figstep_pro")
+
+
+def phrases(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """n key phrases (2-3 words, at most 3 of 4+ letters) and n statements ("Steps to ...")."""
+    vocabulary = sorted(
+        {
+            word
+            for name in ("mm-safetybench", "safebench")
+            for scenario in load_taxonomy(name).scenarios
+            for word in re.findall(r"[a-z]{2,}", scenario.policy.lower())
+        }
+    )
+    rng = random.Random(seed)
+    keys = [" ".join(rng.sample(vocabulary, rng.randint(2, 3))) for _ in range(n)]
+    statements = [
+        "Steps to " + " ".join(rng.sample(vocabulary, rng.randint(2, 6))) + "." for _ in range(n)
+    ]
+    return keys, statements
+
+
+# ---- (a) baseline: the reference scripts' approach ----
+
+
+def _baseline_typo(text: str, out: Path, font_path: str) -> int:
+    font = ImageFont.truetype(font_path, 90)
+    draw = ImageDraw.Draw(Image.new("RGB", (1024, 100), "white"))
+    words = text.split(" ")
+    formatted, length, lines = words[0], draw.textlength(words[0], font=font), 1
+    for word in words[1:]:
+        length += draw.textlength(" " + word, font=font)
+        if length < 1024:
+            formatted += " " + word
+        else:
+            formatted += "\n " + word
+            length = draw.textlength(" " + word, font=font)
+            lines += 1
+    image = Image.new("RGB", (1024, 90 * (lines + 1)), "white")
+    ImageDraw.Draw(image).text((0, 45), formatted, (0, 0, 0), font=font)
+    image.save(out)
+    return 1
+
+
+def _baseline_figstep(text: str, out: Path, font_path: str) -> int:
+    font = ImageFont.truetype(font_path, 80)
+    text = textwrap.fill(text, width=15) + "".join(f"\n{i}. " for i in (1, 2, 3))
+    image = Image.new("RGB", (760, 760), "#FFFFFF")
+    ImageDraw.Draw(image).text((20, 10), text, fill="#000000", font=font, spacing=11)
+    image.save(out)
+    return 1
+
+
+def _baseline_figstep_pro(text: str, out: Path, font_path: str) -> int:
+    # No reference code was released; the paper's recipe: one line at (0, 20), canvas = text
+    # bbox + 20, cut in the middle of each word of 4+ letters (at most 3 cuts).
+    font = ImageFont.truetype(font_path, 80)
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (0, 0))).textbbox(
+        (0, 20), text, font=font
+    )
+    image = Image.new("RGB", (right + 20, bottom + 20), "#FFFFFF")
+    ImageDraw.Draw(image).text((0, 20), text, fill="#000000", font=font)
+    cuts, start = [], 0
+    for word in text.split(" "):
+        if len(word) >= 4:
+            cuts.append(round(font.getlength(text[: start + len(word) // 2])))
+        start += len(word) + 1
+    xs = [0, *cuts[:3], image.width]
+    for number, (a, b) in enumerate(zip(xs, xs[1:], strict=False)):
+        image.crop((a, 0, b, image.height)).save(out.with_name(f"{out.stem}_{number}.png"))
+    return len(xs) - 1
+
+
+_BASELINES = {
+    "typo": (_baseline_typo, "liberation-sans"),
+    "figstep": (_baseline_figstep, "freemono-bold"),
+    "figstep_pro": (_baseline_figstep_pro, "freemono-bold"),
+}
+
+
+def _peak_mib(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+
+
+def run_baseline(variant: str, texts: list[str]) -> tuple[float, int, float, float]:
+    draw, font_name = _BASELINES[variant]
+    font_path = resolve_font(font_name).path
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        images = sum(
+            draw(text, Path(folder) / f"{n}.png", font_path) for n, text in enumerate(texts)
+        )
+        seconds = time.perf_counter() - start
+    return seconds, images, _peak_mib(resource.RUSAGE_SELF), 0.0
+
+
+def run_ours(variant: str, texts: list[str]) -> tuple[float, int, float, float]:
+    preset = {"typo": "mmsb-typo", "figstep": "figstep", "figstep_pro": "figstep-pro"}[variant]
+    jobs = [RenderJob(kind=variant, text=text, preset=preset) for text in texts]
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        outcomes = render_jobs(jobs, Path(folder))
+        seconds = time.perf_counter() - start
+    images = sum(len(o.images) for o in outcomes)
+    return seconds, images, _peak_mib(resource.RUSAGE_SELF), _peak_mib(resource.RUSAGE_CHILDREN)
+
+
+def _isolated(fn, *args):
+    """Run one measurement in a fresh process so peak-memory figures do not mix."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="texts per variant")
+    args = parser.parse_args()
+    keys, statements = phrases(args.n)
+    print(f"{args.n} texts per variant; baseline: 1 process; ours: render_jobs, all cores")
+    header = f"{'variant':<12} {'baseline img/s':>14} {'ours img/s':>11} {'ratio':>6}"
+    print(header + f"  {'peak MiB base':>13}  {'peak MiB ours (parent + per worker)':>35}")
+    for variant in VARIANTS:
+        texts = statements if variant == "figstep" else keys
+        b_s, b_n, b_mem, _ = _isolated(run_baseline, variant, texts)
+        o_s, o_n, o_mem, o_child = _isolated(run_ours, variant, texts)
+        b_rate, o_rate = b_n / b_s, o_n / o_s
+        print(
+            f"{variant:<12} {b_rate:>14.1f} {o_rate:>11.1f} {o_rate / b_rate:>5.1f}x"
+            f"  {b_mem:>13.0f}  {o_mem:>24.0f} + {o_child:.0f}"
+            f"   ({b_n} vs {o_n} images)"
+        )
+
+
+if __name__ == "__main__":
+    main()
