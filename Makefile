@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTHON ?= python3
 
-.PHONY: help install system-deps demo test lint format clean
+.PHONY: help install system-deps demo test lint format clean label-studio label-studio-install
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,12 +31,18 @@ lint: install  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint  ## Install, lint and run the whole test suite
+test: install lint label-studio-install  ## Install, lint and run the whole test suite
 	$(BIN)/pytest -q
 
 format: install  ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+label-studio-install: install  ## Install the Label Studio server (own venv, cached per machine)
+	@bash scripts/label_studio.sh install
+
+label-studio: label-studio-install  ## Start Label Studio on 127.0.0.1; prints URL, login, token
+	@bash scripts/label_studio.sh serve
 
 clean:  ## Remove build outputs (keeps .venv)
 	rm -rf artifacts .pytest_cache .ruff_cache
