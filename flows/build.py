@@ -168,9 +168,12 @@ def sd_stage(
     jobs = [SDJob(sample_key=phrase, key_phrase=phrase) for phrase in phrases]
     with _progress() as progress:
         bar = progress.add_task("Stable Diffusion", total=len(jobs))
-        outcomes = generate_sd_images(
-            jobs, config.image_model, artifacts, progress=lambda n: progress.advance(bar, n)
-        )
+        try:
+            outcomes = generate_sd_images(
+                jobs, config.image_model, artifacts, progress=lambda n: progress.advance(bar, n)
+            )
+        except ValueError as exc:  # no model, unknown scheduler, checker requested but absent
+            raise ConfigError(f"image_model: {exc}") from None
     for phrase, outcome in zip(phrases, outcomes, strict=True):
         sd_key, composite_key = ("sd", phrase, ""), ("sd_typo", phrase, "")
         if outcome.image is None:
