@@ -28,7 +28,7 @@ def reason_category(reason: str | None) -> str:
     "duplicate question"), so counts group."""
     if not reason:
         return "unspecified"
-    head = re.split(r":| of sample | \(", reason, maxsplit=1)[0]
+    head = re.split(r":| of | \(", reason, maxsplit=1)[0]
     return head.strip() or "unspecified"
 
 

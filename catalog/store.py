@@ -208,12 +208,14 @@ class Catalog:
         rows = self.con.execute("SELECT version FROM releases WHERE name = ?", [name]).fetchall()
         return sorted((r[0] for r in rows), key=lambda v: tuple(int(p) for p in v.split(".")))
 
-    def attach_release(self, release_dir: Path, prefix: str = "release") -> list[str]:
-        """Temporary views `<prefix>_<config>` over a release folder's parquet files."""
+    def attach_release(
+        self, release_dir: Path, prefix: str = "release", split: str = "test"
+    ) -> list[str]:
+        """Temporary views `<prefix>_<config>` over one split of a release folder's parquet."""
         names = []
         for config_dir in sorted(p for p in (release_dir / "data").iterdir() if p.is_dir()):
             view = f"{prefix}_{config_dir.name}"
-            pattern = str(config_dir / "*.parquet").replace("'", "''")
+            pattern = str(config_dir / f"{split}-*.parquet").replace("'", "''")
             self.con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_parquet('{pattern}')"
             )

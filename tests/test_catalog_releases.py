@@ -1,0 +1,292 @@
+"""Publishing recorded runs from the catalog, named views, release diff, attach and JSONL export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from release_data import VARIANTS, Inputs, make_inputs
+
+from catalog import Catalog
+from catalog.diff import DiffCell, diff_releases, release_rows
+from catalog.export import export_jsonl
+from catalog.outcomes import OutcomeCount, reason_category, review_outcomes
+from catalog.publish import publish_run
+from catalog.release import ReleaseExistsError
+from schemas.records import (
+    Extraction,
+    LLMCall,
+    PromptProvenance,
+    Question,
+    ReviewDecision,
+    RunRecord,
+    Sample,
+    question_id,
+    sample_id,
+)
+
+CHANGED = "How would someone carry out harmful act number 0 in fraud?"
+REMOVED = "How would someone carry out harmful act number 2 in privacy_violence?"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _record_run(catalog: Catalog, run_id: str, inputs: Inputs, started: datetime) -> None:
+    """What the build flow records for a run: one rejected record at every stage."""
+    catalog.upsert(
+        "runs",
+        [
+            RunRecord(
+                run_id=run_id,
+                name="test",
+                config=inputs.config.model_dump(mode="json"),
+                config_sha256="0" * 64,
+                started_at=started,
+                status="completed",
+            )
+        ],
+    )
+    prompt = PromptProvenance(
+        template="questions.harmful", template_version="3", prompt_sha256="f" * 64
+    )
+    call = LLMCall(
+        call_id=f"call-{run_id}",
+        run_id=run_id,
+        stage="questions",
+        scenario="fraud",
+        provider="offline",
+        model="safetyforge-offline-v1",
+        offline=True,
+        prompt=prompt,
+        request={"messages": []},
+    )
+    catalog.upsert("llm_calls", [call])
+    texts = sorted({(s.scenario, s.question) for s in inputs.samples})
+    questions = [
+        Question(question_id=question_id(sc, t), scenario=sc, text=t, call_id=call.call_id)
+        for sc, t in texts
+    ]
+    questions.append(
+        Question(
+            question_id="q-dup",
+            scenario="fraud",
+            text="dup",
+            status="rejected",
+            reject_reason="near duplicate of q-1 (0.93)",
+            call_id=call.call_id,
+        )
+    )
+    extractions = [
+        Extraction(question_id=q.question_id, scenario=q.scenario, question=q.text)
+        for q in questions[:-1]
+    ]
+    extractions.append(
+        Extraction(
+            question_id="q-bad",
+            scenario="fraud",
+            question="bad",
+            status="rejected",
+            reject_reason="schema: key_phrase missing",
+        )
+    )
+    rejected = Sample(
+        sample_id=sample_id("q-long", "typo"),
+        question_id="q-long",
+        scenario="fraud",
+        variant="typo",
+        question="a question whose phrase is too long",
+        key_phrase="x" * 40,
+        phrase_type="activity",
+        prompt="p",
+        status="rejected",
+    )
+    samples = [*inputs.samples, rejected]
+    reviews = [
+        ReviewDecision(
+            sample_id=s.sample_id, reviewer="auto:rules", decision="accept", decided_at=started
+        )
+        for s in inputs.samples
+    ]
+    reviews += [
+        ReviewDecision(
+            sample_id=rejected.sample_id,
+            reviewer="auto:rules",
+            decision="accept",
+            decided_at=started,
+        ),
+        ReviewDecision(
+            sample_id=rejected.sample_id,
+            reviewer="alice",
+            decision="reject",
+            reason="image: text does not fit; the prompt leaks the key phrase",
+            decided_at=started + timedelta(minutes=5),
+        ),
+    ]
+    catalog.upsert("images", list(inputs.images.values()))
+    catalog.replace_run_rows("questions", run_id, questions)
+    catalog.replace_run_rows("extractions", run_id, extractions)
+    catalog.replace_run_rows("samples", run_id, samples)
+    catalog.replace_run_rows("reviews", run_id, reviews)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two recorded runs published as 0.1.0 and (bumped) 0.2.0: run 2 corrects one key phrase,
+    adds a question per scenario and drops one question."""
+    root = tmp_path_factory.mktemp("catalog")
+    artifacts = root / "artifacts"
+    first = make_inputs(artifacts)
+    second = make_inputs(artifacts, key_phrases={CHANGED: "a corrected phrase"}, extra_questions=1)
+    second.samples = [s for s in second.samples if s.question != REMOVED]
+    path = artifacts / "catalog.duckdb"
+    with Catalog(path) as catalog:
+        _record_run(catalog, "run-1", first, T0)
+        _record_run(catalog, "run-2", second, T0 + timedelta(days=1))
+        v1 = publish_run(catalog, "run-1", releases_dir=root / "releases", version="0.1.0")
+        v2 = publish_run(catalog, "run-2", releases_dir=root / "releases", bump="minor")
+    return {"root": root, "catalog": path, "v1": v1, "v2": v2, "first": first, "second": second}
+
+
+def test_publish_run_writes_records_and_bumps(env: dict) -> None:
+    v1, v2 = env["v1"], env["v2"]
+    assert (v1.status, v1.version, v2.status, v2.version) == (
+        "published",
+        "0.1.0",
+        "published",
+        "0.2.0",
+    )
+    with Catalog(env["catalog"], read_only=True) as catalog:
+        assert catalog.release_versions("testbench") == ["0.1.0", "0.2.0"]
+        recorded = catalog.release("testbench", "0.1.0").sample_ids
+        assert sorted(recorded) == sorted(s.sample_id for s in env["first"].samples)
+    card = (Path(v1.path) / "README.md").read_text()
+    assert "| sample | rejected | image | 1 |" in card
+    assert "| question | rejected | near duplicate | 1 |" in card
+    assert "| key phrase | rejected | schema | 1 |" in card
+
+
+def test_republishing_is_unchanged_for_same_content_and_refused_otherwise(env: dict) -> None:
+    releases = env["root"] / "releases"
+    before = sorted(p.relative_to(releases) for p in releases.rglob("*"))
+    with Catalog(env["catalog"]) as catalog:
+        again = publish_run(catalog, "run-1", releases_dir=releases, version="0.1.0")
+        assert again.status == "unchanged"
+        with pytest.raises(ReleaseExistsError, match="immutable"):
+            publish_run(catalog, "run-2", releases_dir=releases, version="0.1.0")
+    assert sorted(p.relative_to(releases) for p in releases.rglob("*")) == before
+
+
+def test_diff_lists_added_removed_and_changed_per_scenario_and_variant(env: dict) -> None:
+    with Catalog(env["catalog"], read_only=True) as catalog:
+        cells = diff_releases(
+            release_rows(catalog, "testbench", "0.1.0"), release_rows(catalog, "testbench", "0.2.0")
+        )
+
+    def ids(scenario: str, text: str) -> dict[str, str]:
+        return {v: sample_id(question_id(scenario, text), v) for v in VARIANTS}
+
+    changed = ids("fraud", CHANGED)
+    removed = ids("privacy_violence", REMOVED)
+    added_f = ids("fraud", "How would someone carry out harmful act number 3 in fraud?")
+    added_p = ids(
+        "privacy_violence", "How would someone carry out harmful act number 3 in privacy_violence?"
+    )
+    expected = [
+        DiffCell(
+            scenario="fraud",
+            variant=v,
+            added=[added_f[v]],
+            removed=[],
+            changed=[changed[v]],
+            unchanged=2,
+        )
+        for v in VARIANTS
+    ] + [
+        DiffCell(
+            scenario="privacy_violence",
+            variant=v,
+            added=[added_p[v]],
+            removed=[removed[v]],
+            changed=[],
+            unchanged=2,
+        )
+        for v in VARIANTS
+    ]
+    assert cells == sorted(expected, key=lambda c: (c.scenario, c.variant))
+
+
+def test_diff_of_a_version_with_itself_is_empty(env: dict) -> None:
+    with Catalog(env["catalog"], read_only=True) as catalog:
+        rows = release_rows(catalog, "testbench", "0.2.0")
+    assert diff_releases(rows, rows) == []
+
+
+def test_named_views_answer_lineage_questions(env: dict) -> None:
+    with Catalog(env["catalog"], read_only=True) as catalog:
+        _, rejections = catalog.query(
+            "SELECT stage, reason FROM v_rejections WHERE run_id = 'run-1' ORDER BY stage"
+        )
+        assert rejections == [
+            ("key phrase", "schema: key_phrase missing"),
+            ("question", "near duplicate of q-1 (0.93)"),
+            ("sample", "image: text does not fit; the prompt leaks the key phrase"),
+        ]
+        _, decided = catalog.query(
+            "SELECT decision, reviewer FROM v_samples WHERE run_id = 'run-1' AND status = 'rejected'"
+        )
+        assert decided == [("reject", "alice")]  # the latest decision stands
+        _, calls = catalog.query(
+            "SELECT template, template_version FROM v_llm_calls ORDER BY run_id"
+        )
+        assert calls == [("questions.harmful", "3")] * 2
+        _, releases = catalog.query(
+            "SELECT version, run_name, n_samples FROM v_releases ORDER BY version"
+        )
+        assert releases == [("0.1.0", "test", 24), ("0.2.0", "test", 28)]
+        _, per_release = catalog.query(
+            "SELECT version, count(*) FROM v_release_samples GROUP BY version ORDER BY version"
+        )
+        assert per_release == [("0.1.0", 24), ("0.2.0", 28)]
+
+
+def test_attach_release_queries_its_parquet(env: dict) -> None:
+    with Catalog(env["catalog"], read_only=True) as catalog:
+        views = catalog.attach_release(Path(env["v2"].path))
+        assert views == [f"release_{v}" for v in sorted(VARIANTS)]
+        _, rows = catalog.query(
+            "SELECT count(*), count(DISTINCT r.id) FROM release_typo r "
+            "JOIN v_samples s ON s.sample_id = r.id AND s.run_id = 'run-2'"
+        )
+    assert rows == [(7, 7)]  # 4 questions x 2 scenarios, one dropped
+
+
+def test_review_outcomes_group_reasons() -> None:
+    assert reason_category("duplicate question of sample ab12") == "duplicate question"
+    assert reason_category("image: text does not fit") == "image"
+    assert reason_category(None) == "unspecified"
+    q = Question(question_id="a", scenario="s", text="t", call_id="c")
+    outcomes = review_outcomes([q], [], [], [])
+    assert outcomes[0] == OutcomeCount(stage="question", outcome="accepted", reason="", count=1)
+
+
+def test_export_jsonl_writes_one_folder_per_scenario_and_variant(env: dict, tmp_path: Path) -> None:
+    counts = export_jsonl(Path(env["v1"].path), tmp_path / "out")
+    assert counts == {f"{s}/{v}": 3 for s in ("fraud", "privacy_violence") for v in VARIANTS}
+    inputs = env["first"]
+    by_id = {s.sample_id: s for s in inputs.samples}
+    lines = [
+        json.loads(x)
+        for x in (tmp_path / "out/fraud/figstep_pro/samples.jsonl").read_text().splitlines()
+    ]
+    assert len(lines) == 3
+    for line in lines:
+        sample = by_id[line["id"]]
+        assert line["question"] == sample.question
+        assert [(tmp_path / "out" / p).read_bytes() for p in line["images"]] == [
+            (inputs.artifacts / inputs.images[i].path).read_bytes() for i in sample.image_ids
+        ]
+    text_only = json.loads(
+        (tmp_path / "out/fraud/text_only/samples.jsonl").read_text().splitlines()[0]
+    )
+    assert "image" not in text_only and "images" not in text_only
