@@ -202,7 +202,8 @@ class Catalog:
         return found[0]
 
     def release_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT DISTINCT name FROM releases ORDER BY 1")]
+        rows = self.con.execute("SELECT DISTINCT name FROM releases ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
 
     def release_versions(self, name: str) -> list[str]:
         rows = self.con.execute("SELECT version FROM releases WHERE name = ?", [name]).fetchall()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.cli_release import register as register_release_commands
 from flows.prefect_env import configure_prefect
 from schemas.config import ConfigError, load_config
 
@@ -141,6 +142,10 @@ def preview(
         k: drawn.params[k] for k in ("canvas", "origin", "lines", "fragments") if k in drawn.params
     }
     console.print(f"wrote {out} (preset {presets[variant]}, font size {drawn.font_size}) {shown}")
+
+
+# publish, releases list/diff, catalog query, export jsonl
+register_release_commands(app)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,26 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
 
+from catalog import Catalog
 from catalog.card import CardContext, card_context
 from schemas.config import BuildConfig
-from schemas.records import ImageRecord, Sample, question_id, sample_id
+from schemas.records import (
+    Extraction,
+    ImageRecord,
+    LLMCall,
+    PromptProvenance,
+    Question,
+    ReviewDecision,
+    RunRecord,
+    Sample,
+    question_id,
+    sample_id,
+)
 
 VARIANTS = ["text_only", "typo", "figstep", "figstep_pro"]
 SCENARIOS = {"fraud": "Fraud", "privacy_violence": "Privacy Violence"}
@@ -96,3 +109,101 @@ def make_inputs(
                     )
                 )
     return inputs
+
+
+def record_run(catalog: Catalog, run_id: str, inputs: Inputs, started: datetime) -> None:
+    """What the build flow records for a run: one rejected record at every stage."""
+    catalog.upsert(
+        "runs",
+        [
+            RunRecord(
+                run_id=run_id,
+                name="test",
+                config=inputs.config.model_dump(mode="json"),
+                config_sha256="0" * 64,
+                started_at=started,
+                status="completed",
+            )
+        ],
+    )
+    prompt = PromptProvenance(
+        template="questions.harmful", template_version="3", prompt_sha256="f" * 64
+    )
+    call = LLMCall(
+        call_id=f"call-{run_id}",
+        run_id=run_id,
+        stage="questions",
+        scenario="fraud",
+        provider="offline",
+        model="safetyforge-offline-v1",
+        offline=True,
+        prompt=prompt,
+        request={"messages": []},
+    )
+    catalog.upsert("llm_calls", [call])
+    texts = sorted({(s.scenario, s.question) for s in inputs.samples})
+    questions = [
+        Question(question_id=question_id(sc, t), scenario=sc, text=t, call_id=call.call_id)
+        for sc, t in texts
+    ]
+    questions.append(
+        Question(
+            question_id="q-dup",
+            scenario="fraud",
+            text="dup",
+            status="rejected",
+            reject_reason="near duplicate of q-1 (0.93)",
+            call_id=call.call_id,
+        )
+    )
+    extractions = [
+        Extraction(question_id=q.question_id, scenario=q.scenario, question=q.text)
+        for q in questions[:-1]
+    ]
+    extractions.append(
+        Extraction(
+            question_id="q-bad",
+            scenario="fraud",
+            question="bad",
+            status="rejected",
+            reject_reason="schema: key_phrase missing",
+        )
+    )
+    rejected = Sample(
+        sample_id=sample_id("q-long", "typo"),
+        question_id="q-long",
+        scenario="fraud",
+        variant="typo",
+        question="a question whose phrase is too long",
+        key_phrase="x" * 40,
+        phrase_type="activity",
+        prompt="p",
+        status="rejected",
+    )
+    samples = [*inputs.samples, rejected]
+    reviews = [
+        ReviewDecision(
+            sample_id=s.sample_id, reviewer="auto:rules", decision="accept", decided_at=started
+        )
+        for s in inputs.samples
+    ]
+    reviews += [
+        ReviewDecision(
+            sample_id=rejected.sample_id,
+            reviewer="auto:rules",
+            decision="accept",
+            decided_at=started,
+        ),
+        ReviewDecision(
+            sample_id=rejected.sample_id,
+            reviewer="alice",
+            decision="reject",
+            reason="image: text does not fit; the prompt leaks the key phrase",
+            decided_at=started + timedelta(minutes=5),
+        ),
+    ]
+    catalog.upsert("images", list(inputs.images.values()))
+    catalog.replace_run_rows("questions", run_id, questions)
+    catalog.replace_run_rows("extractions", run_id, extractions)
+    catalog.replace_run_rows("samples", run_id, samples)
+    catalog.replace_run_rows("reviews", run_id, reviews)
