@@ -33,11 +33,6 @@ JOBS = [
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))
-
-
-@pytest.fixture(scope="session")
 def flagging_model(tmp_path_factory) -> Path:
     return build_tiny_pipeline(
         tmp_path_factory.mktemp("tiny-sd-checker"), flagging_safety_checker=True
