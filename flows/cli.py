@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from rich.console import Console
 
 from flows.cli_release import register as register_release_commands
 from flows.prefect_env import configure_prefect
-from schemas.config import ConfigError, load_config
+from schemas.config import BuildConfig, ConfigError, load_config
 
 app = typer.Typer(
     name="safetyforge",
@@ -142,6 +143,204 @@ def preview(
         k: drawn.params[k] for k in ("canvas", "origin", "lines", "fragments") if k in drawn.params
     }
     console.print(f"wrote {out} (preset {presets[variant]}, font size {drawn.font_size}) {shown}")
+
+
+review_app = typer.Typer(
+    help="Human review in Label Studio: server, push tasks, pull decisions, progress.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+RunOption = Annotated[
+    str | None, typer.Option("--run", help="Run id from the catalog (default: the latest run).")
+]
+
+
+def _review_paths(cfg: BuildConfig) -> tuple[Path, Path]:
+    """(artifacts dir, server data dir); the server serves files from the artifacts' parent."""
+    artifacts = Path(cfg.artifacts_dir).resolve()
+    return artifacts, artifacts / "label-studio"
+
+
+def _review_config(cfg: BuildConfig):
+    from annotation import LabelStudioConfig
+    from annotation.server import CREDENTIALS_FILE, read_credentials
+
+    artifacts, data_dir = _review_paths(cfg)
+    token = os.environ.get("LABEL_STUDIO_API_KEY")
+    if not token and (data_dir / CREDENTIALS_FILE).is_file():
+        token = read_credentials(data_dir).token
+    if not token:
+        console.print(
+            "[red]error:[/red] no Label Studio token: start the server with `make label-studio` "
+            "or set LABEL_STUDIO_API_KEY"
+        )
+        raise typer.Exit(2)
+    return LabelStudioConfig(
+        url=cfg.review.label_studio_url, api_key=token, document_root=str(artifacts.parent)
+    )
+
+
+def _project_title(run_id: str) -> str:
+    return f"safetyforge {run_id}"
+
+
+def _review_run(catalog, run: str | None) -> str:
+    run_id = run or catalog.latest_run()
+    if run_id is None:
+        console.print("[red]error:[/red] the catalog has no run: run `safetyforge build` first")
+        raise typer.Exit(2)
+    return run_id
+
+
+def _review_project(ls_config, run_id: str) -> int:
+    from annotation import connect, find_project
+
+    project_id = find_project(connect(ls_config), _project_title(run_id))
+    if project_id is None:
+        console.print(
+            f"[red]error:[/red] no review project for run {run_id}: run `safetyforge review push`"
+        )
+        raise typer.Exit(2)
+    return project_id
+
+
+def _pull(cfg: BuildConfig, run: str | None):
+    """(run id, PullResult) for the run's project; a server or token problem exits cleanly."""
+    from annotation import ReviewUnavailable, pull_decisions
+    from catalog import Catalog
+
+    artifacts, _ = _review_paths(cfg)
+    ls_config = _review_config(cfg)
+    with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
+        run_id = _review_run(catalog, run)
+    try:
+        project_id = _review_project(ls_config, run_id)
+        return run_id, pull_decisions(ls_config, project_id, cfg.review.min_annotations)
+    except ReviewUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}")  # nothing was written to the catalog
+        raise typer.Exit(1) from None
+
+
+@review_app.command("server")
+def review_server(config: ConfigOption = None, set_: SetOption = None) -> None:
+    """Start Label Studio on 127.0.0.1 (port of review.label_studio_url) until Ctrl+C.
+
+    Installs the server into its own cached virtualenv on first use; data (SQLite) lives in
+    <artifacts>/label-studio. Prints the URL, the admin login and the API token.
+    """
+    import signal
+    import sys
+    import time
+    from urllib.parse import urlparse
+
+    from annotation import ServerError, start, stop
+
+    cfg = _load(config, set_)
+    artifacts, data_dir = _review_paths(cfg)
+    port = urlparse(cfg.review.label_studio_url).port or 8080
+    try:
+        handle = start(data_dir, port, document_root=artifacts.parent)
+    except ServerError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    creds = handle.credentials
+    console.print(f"Label Studio is up at [bold]{handle.url}[/bold] (data: {data_dir})")
+    console.print(f"  login:    {creds.username} / {creds.password}")
+    console.print(f"  API token: {creds.token}   (export LABEL_STUDIO_API_KEY=...)")
+    console.print("Next: `safetyforge review push`; Ctrl+C stops the server.")
+    # SIGTERM (kill, service managers) stops the server too, via the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(handle)
+
+
+@review_app.command("push")
+def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOption = None) -> None:
+    """Create or reuse the run's project and import its questions with the auto-review as
+    pre-annotations. Re-pushing imports only questions whose content changed."""
+    from annotation import ReviewUnavailable, push_tasks
+    from catalog import Catalog
+    from schemas.records import ReviewDecision, Sample
+    from schemas.taxonomy import load_taxonomy
+
+    cfg = _load(config, set_)
+    artifacts, _ = _review_paths(cfg)
+    with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
+        run_id = _review_run(catalog, run)
+        samples = catalog.run_records("samples", run_id, Sample)
+        auto = [
+            d
+            for d in catalog.run_records("reviews", run_id, ReviewDecision)
+            if d.reviewer.startswith("auto:")
+        ]
+        images = catalog.images_by_id(i for s in samples for i in s.image_ids)
+    names = {s.slug: s.name for s in load_taxonomy(cfg.taxonomy).scenarios}
+    try:
+        result = push_tasks(
+            _review_config(cfg),
+            _project_title(run_id),
+            samples,
+            images,
+            artifacts,
+            auto,
+            names,
+            annotators_per_task=cfg.review.min_annotations,
+        )
+    except ReviewUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"project {result.project_id} ({_project_title(run_id)}): {result.created} task(s) imported, "
+        f"{result.skipped} already there, {result.predictions} with pre-annotations"
+    )
+
+
+@review_app.command("pull")
+def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOption = None) -> None:
+    """Read every annotation through the export API and record each annotator's decision and
+    the majority consensus (review.min_annotations; ties stay pending) in the catalog."""
+    from catalog import Catalog
+
+    cfg = _load(config, set_)
+    run_id, result = _pull(cfg, run)
+    artifacts, _ = _review_paths(cfg)
+    with Catalog(artifacts / "catalog.duckdb") as catalog:
+        catalog.upsert("reviews", result.decisions + result.consensus, run_id)
+    corrected = {d.sample_id for d in result.consensus if d.corrected_key_phrase}
+    console.print(
+        f"run {run_id}: {len(result.decisions)} annotator decision(s), "
+        f"{len(result.consensus)} resolved sample(s), {len(result.pending)} pending, "
+        f"{len(corrected)} with a corrected key phrase"
+    )
+
+
+@review_app.command("status")
+def review_status(
+    run: RunOption = None, config: ConfigOption = None, set_: SetOption = None
+) -> None:
+    """Review progress per scenario: accepted / rejected / pending questions, agreement rate."""
+    from rich.table import Table
+
+    from annotation import summarize
+
+    cfg = _load(config, set_)
+    run_id, result = _pull(cfg, run)
+    table = Table(title=f"review of run {run_id} (min {cfg.review.min_annotations} annotator(s))")
+    for column in ("scenario", "questions", "accepted", "rejected", "pending", "agreement"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for row in summarize(result.progress):
+        agreement = "-" if row.agreement is None else f"{row.agreement:.0%}"
+        table.add_row(
+            row.scenario,
+            *(str(v) for v in (row.questions, row.accepted, row.rejected, row.pending)),
+            agreement,
+        )
+    console.print(table)
 
 
 # publish, releases list/diff, catalog query, export jsonl
