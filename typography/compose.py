@@ -53,6 +53,7 @@ def compose_sd_typo(
     stacked.paste(typo, (0, sd.height))
 
     path = job_dir(artifacts_dir, "sd_typo", image_id) / f"{image_id}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = make_record(
         drawn,
         stacked,

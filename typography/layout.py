@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from typography.errors import TypographyError
-from typography.fonts import ResolvedFont, covers, load_font
+from typography.fonts import ResolvedFont, codepoints, covers, load_font
 from typography.text import clusters, describe
 
 _NEUTRAL_BIDI = {"WS", "ON", "CS", "ES", "ET", "EN", "AN", "BN", "NSM"}
@@ -31,6 +31,9 @@ def to_runs(text: str, chain: tuple[ResolvedFont, ...], missing: list[str]) -> l
     """Split text into runs, each cluster taking the first font in `chain` with all its glyphs.
     Spaces and punctuation stay with the run they sit in, so an Arabic phrase is one run and is
     shaped right to left as a whole. A cluster no font covers is an error (never a tofu box)."""
+    primary = codepoints(chain[0].path, chain[0].index)
+    if all(ord(c) in primary for c in text):
+        return [Run(text, chain[0])]  # the common case: the main font has every glyph
     runs: list[Run] = []
     for cluster in clusters(text):
         neutral = all(unicodedata.bidirectional(c) in _NEUTRAL_BIDI for c in cluster)
@@ -45,7 +48,7 @@ def to_runs(text: str, chain: tuple[ResolvedFont, ...], missing: list[str]) -> l
                 f"no installed font has a glyph for {describe(cluster[0])}"
                 f" (fonts tried: {tried}{hint})"
             )
-        if runs and runs[-1].font == font:
+        if runs and runs[-1].font is font:  # fonts are per-process singletons
             runs[-1] = Run(runs[-1].text + cluster, font)
         else:
             runs.append(Run(cluster, font))

@@ -45,6 +45,7 @@ class Drawn:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@cache
 def layout_engine() -> str:
     return "raqm" if features.check("raqm") else "basic"
 
@@ -71,7 +72,7 @@ class _Lines:
     def used(self, lines: list[list[Run]]) -> list[ResolvedFont]:
         fonts = [self.primary]
         for run in (r for line in lines for r in line):
-            if run.font not in fonts:
+            if all(run.font is not f for f in fonts):
                 fonts.append(run.font)
         return fonts
 

@@ -30,9 +30,8 @@ def sidecar_path(artifacts_dir: Path, kind: str, job_id: str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder and rename: a killed run leaves either the
-    old state or the complete file, never half a file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary name in the same folder (which must exist) and rename: a killed run
+    leaves either the old state or the complete file, never half a file under the final name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
