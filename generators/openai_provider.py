@@ -88,10 +88,18 @@ class OpenAIProvider:
         slots = asyncio.Semaphore(self.llm.max_concurrency)
         rng = random.Random()
         results: list[ChatResult | None] = [None] * len(requests)
+        # Set on the first fatal error: a request that gets a slot afterwards is not sent.
+        stopped = asyncio.Event()
 
         async def one(client: AsyncOpenAI, index: int) -> None:
             async with slots:
-                result = await self._complete(client, limiter, rng, requests[index])
+                if stopped.is_set():
+                    return
+                try:
+                    result = await self._complete(client, limiter, rng, requests[index])
+                except LLMFatalError:
+                    stopped.set()
+                    raise
             results[index] = result
             if on_result is not None:
                 on_result(index, result)

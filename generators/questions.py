@@ -72,17 +72,22 @@ def generate_questions(
     out = QuestionsResult()
     dedup = Deduplicator(llm.near_duplicate_threshold)
     accepted: dict[str, list[str]] = {s.slug: [] for s in scenarios}
+    # What each scenario's answers repeated: listed as "already exist" in its next requests.
+    repeated: dict[str, list[str]] = {s.slug: [] for s in scenarios}
+    # Requests asked per scenario so far. Each new request gets the next sample number, so a
+    # round that repeats an earlier prompt still differs from it (else the cache would hand back
+    # the same duplicates every round).
+    asked: dict[str, int] = {s.slug: 0 for s in scenarios}
     for round_no in range(llm.max_rounds):
         requests: list[ChatRequest] = []
         for scenario in scenarios:
             needed = target - len(accepted[scenario.slug])
-            avoid = list(accepted[scenario.slug])
-            sample = 0
+            avoid = accepted[scenario.slug] + repeated[scenario.slug]
             while needed > 0:
                 n = min(needed, llm.questions_per_request)
-                requests.append(_request(scenario, n, avoid, round_no, sample))
+                requests.append(_request(scenario, n, avoid, round_no, asked[scenario.slug]))
                 needed -= n
-                sample += 1
+                asked[scenario.slug] += 1
         if not requests:
             break
         for outcome in ask_validated(provider, cache, requests, _validate, run_id):
@@ -98,7 +103,7 @@ def generate_questions(
                 if is_refusal(text):
                     reason = "refusal: the item is a refusal, not a question"
                 elif duplicate_of is not None:
-                    reason = f"duplicate: same as question {duplicate_of}"
+                    reason = f"duplicate of {duplicate_of}"
                 elif len(accepted[slug]) >= target:
                     reason = "surplus: scenario already has its target"
                 else:
@@ -117,5 +122,7 @@ def generate_questions(
                 if reason is None:
                     dedup.add(text, qid)
                     accepted[slug].append(text)
+                elif duplicate_of is not None and text not in repeated[slug]:
+                    repeated[slug].append(text)
     out.shortfall = {s: target - len(q) for s, q in accepted.items() if len(q) < target}
     return out

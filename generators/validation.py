@@ -22,6 +22,7 @@ _REFUSAL = re.compile(
     r"i am unable|as an ai|i must decline)",
     re.IGNORECASE,
 )
+_CODE = re.compile(r"[a-z_]+")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
@@ -35,8 +36,9 @@ class Invalid(ValueError):
 
 
 def reason_code(reason: str) -> str:
-    """The category of a rejection reason ("leak: ..." -> "leak")."""
-    return reason.split(":", 1)[0].strip() or "unknown"
+    """The category of a rejection reason: its leading word ("leak: ..." -> "leak")."""
+    found = _CODE.match(reason)
+    return found.group(0) if found else "unknown"
 
 
 def is_refusal(text: str) -> bool:

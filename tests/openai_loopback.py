@@ -89,6 +89,8 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._scripts: list[tuple[str, list[Reply]]] = []
         self._seen: list[Seen] = []
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -121,6 +123,7 @@ class LoopbackServer:
         with self._lock:
             self._scripts.clear()
             self._seen.clear()
+            self._max_in_flight = 0
 
     def seen(self) -> list[Seen]:
         with self._lock:
@@ -129,6 +132,16 @@ class LoopbackServer:
     def request_count(self) -> int:
         with self._lock:
             return len(self._seen)
+
+    def max_in_flight(self) -> int:
+        """The most requests the server was answering at once since the last reset."""
+        with self._lock:
+            return self._max_in_flight
+
+    def _enter(self, delta: int) -> None:
+        with self._lock:
+            self._in_flight += delta
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
     def _choose(self, body: dict[str, Any]) -> Reply:
         text = message_text(body)
@@ -199,6 +212,13 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 return
             reply = server._choose(body)
             server._record(body, None if reply.drop_connection else reply.status)
+            server._enter(+1)
+            try:
+                self._answer(body, reply)
+            finally:
+                server._enter(-1)
+
+        def _answer(self, body: dict[str, Any], reply: Reply) -> None:
             time.sleep(server.latency_s + reply.delay_s)
             if reply.drop_connection:
                 self.close_connection = True
@@ -256,8 +276,10 @@ def bank_responder(seed: int = 0) -> Responder:
         avoid = (
             _AVOID.findall(prompt.split("already exist", 1)[1]) if "already exist" in prompt else []
         )
+        # The request's seed varies per batch (see ChatRequest.sample): so do the questions.
+        batch_seed = body.get("seed", seed)
         return json_reply(
-            {"questions": compose_questions(scenario.slug, int(count.group(1)), avoid, seed)}
+            {"questions": compose_questions(scenario.slug, int(count.group(1)), avoid, batch_seed)}
         )
 
     return respond
