@@ -17,6 +17,7 @@ from typing import Any
 
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,7 +31,12 @@ from catalog.release import (
     existing_fingerprint,
     write_release,
 )
+from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, image_key, render_requests
+from flows.image_tasks import generate_all, render_all
+from flows.limits import GPU_LIMIT, ensure_limits, paced
+from flows.run_report import publish_run_artifacts
+from flows.runners import make_task_runner
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.providers import make_provider
@@ -98,7 +104,7 @@ def plan_scenarios(config: BuildConfig) -> list[Scenario]:
 def questions_stage(
     config: BuildConfig, scenarios: list[Scenario], artifacts: Path, run_id: str
 ) -> QuestionsResult:
-    provider = make_provider(config.llm)
+    provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     with console.status(
         f"Generating questions for {len(scenarios)} scenarios with {provider.model}"
@@ -116,7 +122,7 @@ def extraction_stage(
     artifacts: Path,
     run_id: str,
 ) -> ExtractionResult:
-    provider = make_provider(config.llm)
+    provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     accepted = [q for q in questions.questions if q.status == "accepted"]
     with console.status(f"Extracting key phrases for {len(accepted)} questions"):
@@ -125,23 +131,19 @@ def extraction_stage(
         )
 
 
-@task(name="render", **STAGE)
 def render_stage(
-    config: BuildConfig, extractions: list[Extraction], artifacts: Path
+    config: BuildConfig, extractions: list[Extraction], artifacts: Path, runner: TaskRunner[Any]
 ) -> ImageStageResult:
-    from typography import RenderJob, render_jobs
+    """Render chunk tasks over `runner` (see flows.image_tasks); merged here, in the flow."""
+    from typography import RenderJob
 
     wanted = render_requests(extractions, config.variants, config)
     jobs = [RenderJob(kind=kind, text=text, preset=preset) for kind, text, preset in wanted]  # type: ignore[arg-type]
     result = ImageStageResult()
     with _progress() as progress:
         bar = progress.add_task("Rendering typography", total=len(jobs))
-        outcomes = render_jobs(
-            jobs,
-            artifacts,
-            compress_level=config.render.png_compress_level,
-            workers=config.render.workers,
-            progress=lambda n: progress.advance(bar, n),
+        outcomes = render_all(
+            jobs, config, artifacts, runner, progress=lambda n: progress.advance(bar, n)
         )
     for key, outcome in zip(wanted, outcomes, strict=True):
         if outcome.error is not None:
@@ -156,12 +158,18 @@ def render_stage(
     return result
 
 
-@task(name="stable_diffusion", **STAGE)
 def sd_stage(
-    config: BuildConfig, extractions: list[Extraction], artifacts: Path
+    config: BuildConfig,
+    extractions: list[Extraction],
+    artifacts: Path,
+    runner: TaskRunner[Any],
+    gpu_limit: str | None,
 ) -> ImageStageResult:
-    from generators.sd_images import SDJob, generate_sd_images
+    """SD chunk tasks over `runner`; SD+TYPO composites are drawn here from the fetched images."""
+    from generators.sd_images import SDJob
     from typography import compose_sd_typo
+
+    store = ArtifactStore.from_config(config.runner)
 
     result = ImageStageResult()
     phrases = list(dict.fromkeys(e.key_phrase for e in extractions))
@@ -169,8 +177,8 @@ def sd_stage(
     with _progress() as progress:
         bar = progress.add_task("Stable Diffusion", total=len(jobs))
         try:
-            outcomes = generate_sd_images(
-                jobs, config.image_model, artifacts, progress=lambda n: progress.advance(bar, n)
+            outcomes = generate_all(
+                jobs, config, artifacts, runner, gpu_limit, lambda n: progress.advance(bar, n)
             )
         except ValueError as exc:  # no model, unknown scheduler, checker requested but absent
             raise ConfigError(f"image_model: {exc}") from None
@@ -184,6 +192,7 @@ def sd_stage(
         result.drawn += int(outcome.generated)
         result.reused += int(not outcome.generated)
         if "sd_typo" in config.variants:
+            store.fetch(artifacts, [outcome.image])
             composite = compose_sd_typo(
                 artifacts / outcome.image.path,
                 phrase,
@@ -191,6 +200,7 @@ def sd_stage(
                 preset=config.render.sd_typo_preset,
                 compress_level=config.render.png_compress_level,
             )
+            store.put(artifacts, [composite])
             result.images[composite.image_id] = composite
             result.by_key[composite_key] = [composite.image_id]
     return result
@@ -340,10 +350,12 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
     with Catalog(catalog_path) as catalog:
         run.status, run.finished_at, run.summary = "completed", datetime.now(UTC), summary
         catalog.upsert("runs", [run])
+    publish_run_artifacts(summary, run.flow_run_id)
     return summary
 
 
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
+    limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
     questions = questions_stage(cfg, scenarios, artifacts, run_id)
     extractions = extraction_stage(cfg, questions, scenarios, artifacts, run_id)
@@ -367,14 +379,18 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         )
         variants = [v for v in variants if v not in skipped]
 
-    images = render_stage(cfg, accepted, artifacts)
-    if any(v in SD_VARIANTS for v in variants):
-        sd = sd_stage(cfg, accepted, artifacts)
-        images.images.update(sd.images)
-        images.by_key.update(sd.by_key)
-        images.errors.update(sd.errors)
-        images.drawn += sd.drawn
-        images.reused += sd.reused
+    with make_task_runner(cfg.runner, artifacts) as runner:
+        images = render_stage(cfg, accepted, artifacts, runner)
+        if any(v in SD_VARIANTS for v in variants):
+            gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
+            sd = sd_stage(cfg, accepted, artifacts, runner, gpu_limit)
+            images.images.update(sd.images)
+            images.by_key.update(sd.by_key)
+            images.errors.update(sd.errors)
+            images.drawn += sd.drawn
+            images.reused += sd.reused
+    # Review and publish read local files: bring what workers put to a shared store here.
+    ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
 
     samples = build_samples(accepted, variants, images.by_key, cfg)
     extraction_by_q = {e.question_id: e for e in accepted}

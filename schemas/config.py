@@ -93,9 +93,28 @@ class ReleaseConfig(StrictModel):
 
 
 class RunnerConfig(StrictModel):
+    """Where the image stages run. `thread` renders with the in-process pool (render.workers);
+    `process` and `dask` map chunks of jobs over worker processes (`dask`: a LocalCluster of
+    `n_workers` on 127.0.0.1, or the scheduler at `address`)."""
+
     kind: Literal["thread", "process", "dask"] = "thread"
     n_workers: int = Field(default=2, ge=1)
+    # tcp://host:8786 of a running Dask scheduler; None starts a LocalCluster.
     address: str | None = None
+    # Dask worker scratch space; None: <artifacts_dir>/dask.
+    local_directory: str | None = None
+    # Render jobs per task when mapping over workers (process, dask).
+    chunk_size: int = Field(default=200, ge=1)
+    # SD jobs per task when mapping over workers: one chunk holds a GPU slot while it runs.
+    sd_chunk_size: int = Field(default=16, ge=1)
+    # GPUs the SD stage may use at once over all runs (a Prefect global concurrency limit).
+    gpus: int = Field(default=1, ge=1)
+    # fsspec URL of the shared content-addressed image store (s3://bucket/prefix, gs://...,
+    # file:///shared/dir); None: artifacts_dir itself. Workers stage files locally, then put.
+    artifact_store: str | None = None
+    # Worker-local folder where images are drawn before upload to a remote artifact_store;
+    # None: <system temp>/safetyforge-stage/<hash of the store URL>.
+    stage_dir: str | None = None
 
 
 class BuildConfig(StrictModel):
