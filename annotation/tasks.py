@@ -131,20 +131,19 @@ def _choice(name: str, value: str) -> dict[str, Any]:
 
 
 def _auto_summary(auto: list[ReviewDecision], variant_of: Mapping[str, str]) -> str:
+    """A short text for annotators: how many checks reject, then one line per rejecting check."""
     if not auto:
         return "no automatic checks ran"
+    rejects = [d for d in auto if d.decision == "reject"]
+    if not rejects:
+        return f"all {len(auto)} checks pass"
     lines = sorted(
         {
-            f"{d.reviewer} {d.decision} {variant_of.get(d.sample_id, '')}"
-            + (f": {d.reason}" if d.reason else "")
-            for d in auto
+            f"{d.reviewer} ({variant_of[d.sample_id]}): {d.reason or 'no reason given'}"
+            for d in rejects
         }
     )
-    rejected = sum(d.decision == "reject" for d in auto)
-    head = (
-        f"{rejected} of {len(auto)} checks reject" if rejected else f"all {len(auto)} checks pass"
-    )
-    return "\n".join([head, *(line for line in lines if " reject " in line)])
+    return "\n".join([f"{len(rejects)} of {len(auto)} checks reject", *lines])
 
 
 def build_tasks(

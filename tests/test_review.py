@@ -221,3 +221,19 @@ def test_newest_task_of_a_question_decides() -> None:
     assert {d.decision for d in result.consensus} == {"accept"}
     assert len(result.decisions) == 4  # the older task's decision is kept as history
     assert [p.task_id for p in result.progress] == [7]
+
+
+def test_task_shows_the_rejecting_checks_and_carries_the_prediction() -> None:
+    typo, text = _sample("typo", image_ids=["a1"]), _sample("text_only")
+    auto = [
+        ReviewDecision(sample_id=text.sample_id, reviewer="auto:rules", decision="accept"),
+        ReviewDecision(
+            sample_id=typo.sample_id,
+            reviewer="auto:ocr",
+            decision="reject",
+            reason="image_unreadable",
+        ),
+    ]
+    [task] = build_tasks([typo, text], IMAGES, ARTIFACTS, ROOT, auto)
+    assert task["data"]["auto_review"] == "1 of 2 checks reject\nauto:ocr (typo): image_unreadable"
+    assert task["predictions"] == [prediction_for(auto)]
