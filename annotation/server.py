@@ -144,6 +144,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def read_credentials(data_dir: Path) -> Credentials:
     return Credentials.model_validate_json((data_dir / CREDENTIALS_FILE).read_text())
 
@@ -188,6 +197,9 @@ def _spawn(
 ) -> ServerHandle:
     exe = ensure_installed()
     url = f"http://127.0.0.1:{port}"
+    if not _port_free(port):
+        # Otherwise the health check could answer for whatever already listens there.
+        raise ServerError(f"port {port} is in use (is Label Studio already running at {url}?)")
     log_path = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]

@@ -15,17 +15,18 @@ from annotation import (
     CONSENSUS_REVIEWER,
     LabelStudioConfig,
     ReviewUnavailable,
+    ServerError,
     ServerHandle,
     connect,
     pull_decisions,
     push_tasks,
+    start,
     summarize,
 )
 from annotation.client import export_tasks
 from annotation.tasks import PREDICTION_MODEL_VERSION
 from schemas.records import ReviewDecision, Sample
 
-REPO = Path(__file__).resolve().parents[1]
 _titles = itertools.count()
 
 
@@ -214,3 +215,8 @@ def test_server_down_or_wrong_token_is_a_clear_error(
     wrong = label_studio_config.model_copy(update={"api_key": "0" * 40})
     with pytest.raises(ReviewUnavailable, match="rejected the API token"):
         pull_decisions(wrong, 1, min_annotations=1)
+
+
+def test_starting_on_a_busy_port_is_refused(label_studio: ServerHandle, tmp_path: Path) -> None:
+    with pytest.raises(ServerError, match=f"port {label_studio.port} is in use"):
+        start(tmp_path / "data", port=label_studio.port, document_root=tmp_path)
