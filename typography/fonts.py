@@ -56,13 +56,26 @@ def _installed_files() -> dict[str, Path]:
     return found
 
 
-@cache
+_SHA256: dict[str, str] = {}  # path -> sha256 of the file, per process
+
+
 def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    if path not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _SHA256[path] = digest.hexdigest()
+    return _SHA256[path]
+
+
+def known_hashes() -> dict[str, str]:
+    return dict(_SHA256)
+
+
+def remember_hashes(hashes: dict[str, str]) -> None:
+    """Seed a worker process with the parent's font hashes (CJK fonts are ~20 MB each)."""
+    _SHA256.update(hashes)
 
 
 @cache

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from PIL import Image, features
 from schemas._base import StrictModel
 from schemas.records import ImageRecord, stable_id
 from typography.errors import TypographyError
-from typography.fonts import resolve_chain
+from typography.fonts import known_hashes, remember_hashes, resolve_chain
 from typography.presets import FigStepPreset, FigStepProPreset, TypoPreset, get_preset
 from typography.renderers import (
     Drawn,
@@ -218,12 +219,24 @@ def render_jobs(
         results = map(_render_star, (args for _, args in todo))
         _collect(todo, results, outcomes, progress)
     else:
-        # spawn, not fork: the caller (a Prefect flow) runs threads, which fork can deadlock.
-        with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            count,
+            mp_context=_pool_context(),
+            initializer=remember_hashes,
+            initargs=(known_hashes(),),
+        ) as pool:
             chunk = max(1, min(64, len(todo) // (count * 8)))
             results = pool.map(_render_star, (args for _, args in todo), chunksize=chunk)
             _collect(todo, results, outcomes, progress)
     return [o for o in outcomes if o is not None]
+
+
+def _pool_context() -> BaseContext:
+    # forkserver, not fork: the caller (a Prefect flow) runs threads, which fork can deadlock;
+    # not spawn: the server imports this module once and workers fork from it already warm.
+    context = get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _collect(todo, results, outcomes, progress) -> None:
