@@ -14,13 +14,15 @@ request's messages (replies are used once, in the order given), then the `respon
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 
 from generators.offline_provider import compose_extraction, compose_questions
@@ -56,13 +58,6 @@ def first_user_message(body: dict[str, Any]) -> str:
     return next((str(m["content"]) for m in body["messages"] if m["role"] == "user"), "")
 
 
-class _Server(ThreadingHTTPServer):
-    # The default backlog of 5 drops concurrent connects; each drop costs a 1 s SYN retry.
-    request_queue_size = 1024
-    daemon_threads = True
-    block_on_close = False
-
-
 @dataclass
 class Seen:
     """A request the server received and the status it answered with (None: dropped)."""
@@ -72,7 +67,8 @@ class Seen:
 
 
 class LoopbackServer:
-    """Threaded HTTP/1.1 server on 127.0.0.1 at a free port; use as a context manager."""
+    """HTTP/1.1 keep-alive server on 127.0.0.1 at a free port, run by an event loop in its own
+    thread (thousands of slow answers at once cost no threads); use as a context manager."""
 
     def __init__(
         self,
@@ -91,21 +87,36 @@ class LoopbackServer:
         self._seen: list[Seen] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._httpd = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # Bound now so base_url is known before start; a deep backlog so concurrent connects
+        # are not dropped (each drop costs the client a 1 s SYN retry).
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}/v1"
 
     def start(self) -> LoopbackServer:
         self._thread.start()
+        serving = asyncio.start_server(self._serve, sock=self._socket)
+        self._server = asyncio.run_coroutine_threadsafe(serving, self._loop).result()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        async def close() -> None:
+            self._server.close()
+            # Open keep-alive connections wait for a next request: end them too.
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop)
+        self._thread.join()
+        self._loop.close()
 
     def __enter__(self) -> LoopbackServer:
         return self.start()
@@ -155,9 +166,66 @@ class LoopbackServer:
         with self._lock:
             self._seen.append(Seen(body=body, status=status))
 
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One keep-alive connection: requests in turn until the client closes it."""
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                headers = {
+                    name.strip().lower(): value.strip()
+                    for name, _, value in (line.partition(":") for line in header_lines if line)
+                }
+                raw = await reader.readexactly(int(headers.get("content-length", "0")))
+                answer = await self._answer(request_line.split(" ")[1], headers, raw)
+                if answer is None:  # a scripted dropped connection
+                    break
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed the connection (or gave up waiting: its timeout)
+        finally:
+            writer.close()
+
+    async def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> bytes | None:
+        if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            return _http(404, _error_body(f"no route {path}", "not_found"))
+        body = json.loads(raw or b"{}")
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            self._record(body, 401)
+            return _http(401, _error_body("Incorrect API key provided", "invalid_api_key"))
+        if self.models is not None and body.get("model") not in self.models:
+            self._record(body, 404)
+            message = f"The model `{body.get('model')}` does not exist"
+            return _http(404, _error_body(message, "model_not_found"))
+        reply = self._choose(body)
+        self._record(body, None if reply.drop_connection else reply.status)
+        self._enter(+1)
+        try:
+            await asyncio.sleep(self.latency_s + reply.delay_s)
+        finally:
+            self._enter(-1)
+        if reply.drop_connection:
+            return None
+        if reply.status != 200:
+            payload = _error_body(reply.content or f"HTTP {reply.status}", reply.error_code)
+            return _http(reply.status, payload, reply.headers)
+        return _http(200, _completion_body(body, reply), reply.headers)
+
 
 def _error_body(message: str, code: str | None, kind: str = "invalid_request_error") -> bytes:
     return json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+
+
+def _http(status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:
+    """A whole HTTP/1.1 response in one buffer (one write: no Nagle stalls)."""
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
 def _completion_body(body: dict[str, Any], reply: Reply) -> bytes:
@@ -184,65 +252,6 @@ def _completion_body(body: dict[str, Any], reply: Reply) -> bytes:
             },
         }
     ).encode()
-
-
-def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints do
-        disable_nagle_algorithm = True  # headers and body go out in two writes
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            pass
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length)
-            if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                self._send(404, _error_body(f"no route {self.path}", "not_found"))
-                return
-            body = json.loads(raw or b"{}")
-            if self.headers.get("Authorization") != f"Bearer {server.api_key}":
-                server._record(body, 401)
-                self._send(401, _error_body("Incorrect API key provided", "invalid_api_key"))
-                return
-            if server.models is not None and body.get("model") not in server.models:
-                server._record(body, 404)
-                message = f"The model `{body.get('model')}` does not exist"
-                self._send(404, _error_body(message, "model_not_found"))
-                return
-            reply = server._choose(body)
-            server._record(body, None if reply.drop_connection else reply.status)
-            server._enter(+1)
-            try:
-                self._answer(body, reply)
-            finally:
-                server._enter(-1)
-
-        def _answer(self, body: dict[str, Any], reply: Reply) -> None:
-            time.sleep(server.latency_s + reply.delay_s)
-            if reply.drop_connection:
-                self.close_connection = True
-                return
-            if reply.status != 200:
-                payload = _error_body(reply.content or f"HTTP {reply.status}", reply.error_code)
-            else:
-                payload = _completion_body(body, reply)
-            self._send(reply.status, payload, reply.headers)
-
-        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (its timeout): nothing to answer.
-                self.close_connection = True
-
-    return Handler
 
 
 # --- A responder that answers SafetyForge's own prompts correctly, from the offline bank. ---
