@@ -31,6 +31,8 @@ CREDENTIALS_FILE = "safetyforge-credentials.json"
 _COMPLETE_MARKER = ".safetyforge-complete"
 # Variables Label Studio reads besides LABEL_STUDIO_*: a stray USERNAME or PORT changes its setup.
 _CLEARED_ENV = ("USERNAME", "PASSWORD", "HOST", "PORT")
+# Servers this process started, by pid: stop() waits on them (and nothing else reaps them).
+_RUNNING: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ServerError(RuntimeError):
@@ -212,6 +214,7 @@ def _spawn(
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so stop() ends its children too
         )
+    _RUNNING[proc.pid] = proc
     handle = ServerHandle(
         url=url,
         port=port,
@@ -230,16 +233,17 @@ def _spawn(
 
 def stop(handle: ServerHandle, timeout_s: float = 20.0) -> None:
     """Terminate the server's process group; kill it if it does not exit in time."""
+    proc = _RUNNING.pop(handle.pid, None)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(handle.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            pid, _ = os.waitpid(handle.pid, os.WNOHANG)
-            if pid:
-                return
-            time.sleep(0.2)
-        os.killpg(handle.pid, signal.SIGKILL)
-        os.waitpid(handle.pid, 0)
+    if proc is None:  # started by another process: signalled, not ours to wait for
+        return
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(handle.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def ensure_template(log: Callable[[str], None] = print) -> Path:
