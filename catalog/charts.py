@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from catalog.outcomes import OutcomeCount  # noqa: E402
 
 # No software/version stamp, so the same counts give the same bytes on this matplotlib.
-_SAVE = {"format": "png", "dpi": 100, "metadata": {"Software": None}}
+_SAVE = {"format": "png", "dpi": 100, "bbox_inches": "tight", "metadata": {"Software": None}}
 
 
 def scenario_chart(counts: Mapping[str, Mapping[str, int]], path: Path) -> Path:
@@ -29,7 +29,7 @@ def scenario_chart(counts: Mapping[str, Mapping[str, int]], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("samples")
     ax.set_title("Samples per scenario and variant")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, **_SAVE)
