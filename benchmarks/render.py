@@ -13,16 +13,19 @@ Phrases are built deterministically from the words of the built-in taxonomies' p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 import re
-import resource
 import tempfile
 import textwrap
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+import psutil
 from PIL import Image, ImageDraw, ImageFont
 
 from schemas.taxonomy import load_taxonomy
@@ -108,35 +111,72 @@ _BASELINES = {
 }
 
 
-def _peak_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+class Sampler:
+    """Peak summed RSS of this process and its descendants (the render workers), sampled every
+    20 ms, and their CPU seconds (exited workers count through the process that reaped them)."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree(self) -> list[psutil.Process]:
+        return [self.me, *self.me.children(recursive=True)]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            total = 0
+            for process in self._tree():
+                with contextlib.suppress(psutil.Error):
+                    total += process.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                t = process.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
+
+    def __enter__(self) -> Sampler:
+        self.cpu_start = self.cpu_seconds()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.2)  # let the pool's exited workers be reaped so their CPU time counts
+        self.cpu = self.cpu_seconds() - self.cpu_start
+        self._stop.set()
+        self._thread.join()
 
 
-def run_baseline(variant: str, texts: list[str]) -> tuple[float, int, float, float]:
+def run_baseline(variant: str, texts: list[str]) -> tuple[float, float, int, float]:
     draw, font_name = _BASELINES[variant]
     font_path = resolve_font(font_name).path
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, Sampler() as sampler:
         start = time.perf_counter()
         images = sum(
             draw(text, Path(folder) / f"{n}.png", font_path) for n, text in enumerate(texts)
         )
         seconds = time.perf_counter() - start
-    return seconds, images, _peak_mib(resource.RUSAGE_SELF), 0.0
+    return seconds, sampler.cpu, images, sampler.peak / 2**20
 
 
-def run_ours(variant: str, texts: list[str]) -> tuple[float, int, float, float]:
+def run_ours(variant: str, texts: list[str]) -> tuple[float, float, int, float]:
     preset = {"typo": "mmsb-typo", "figstep": "figstep", "figstep_pro": "figstep-pro"}[variant]
     jobs = [RenderJob(kind=variant, text=text, preset=preset) for text in texts]
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, Sampler() as sampler:
         start = time.perf_counter()
         outcomes = render_jobs(jobs, Path(folder))
         seconds = time.perf_counter() - start
     images = sum(len(o.images) for o in outcomes)
-    return seconds, images, _peak_mib(resource.RUSAGE_SELF), _peak_mib(resource.RUSAGE_CHILDREN)
+    return seconds, sampler.cpu, images, sampler.peak / 2**20
 
 
 def _isolated(fn, *args):
-    """Run one measurement in a fresh process so peak-memory figures do not mix."""
+    """Run one measurement in a fresh process so memory and CPU figures do not mix."""
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(fn, *args).result()
 
@@ -146,19 +186,31 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="texts per variant")
     args = parser.parse_args()
     keys, statements = phrases(args.n)
-    print(f"{args.n} texts per variant; baseline: 1 process; ours: render_jobs, all cores")
-    header = f"{'variant':<12} {'baseline img/s':>14} {'ours img/s':>11} {'ratio':>6}"
-    print(header + f"  {'peak MiB base':>13}  {'peak MiB ours (parent + per worker)':>35}")
+    print(
+        f"{args.n} texts per variant on {os.cpu_count()} cores (load average "
+        f"{os.getloadavg()[0]:.1f}); baseline: 1 process; ours: render_jobs, all cores"
+    )
+    print(
+        f"{'variant':<12} {'images':>11} {'base img/s':>10} {'ours img/s':>10} {'ratio':>6}"
+        f" {'base img/cpu-s':>14} {'ours img/cpu-s':>14} {'ratio':>6}"
+        f" {'peak MiB base':>13} {'ours':>5}"
+    )
     for variant in VARIANTS:
         texts = statements if variant == "figstep" else keys
-        b_s, b_n, b_mem, _ = _isolated(run_baseline, variant, texts)
-        o_s, o_n, o_mem, o_child = _isolated(run_ours, variant, texts)
-        b_rate, o_rate = b_n / b_s, o_n / o_s
+        b_wall, b_cpu, b_n, b_mem = _isolated(run_baseline, variant, texts)
+        o_wall, o_cpu, o_n, o_mem = _isolated(run_ours, variant, texts)
+        wall = (b_n / b_wall, o_n / o_wall)
+        cpu = (b_n / b_cpu, o_n / o_cpu)
         print(
-            f"{variant:<12} {b_rate:>14.1f} {o_rate:>11.1f} {o_rate / b_rate:>5.1f}x"
-            f"  {b_mem:>13.0f}  {o_mem:>24.0f} + {o_child:.0f}"
-            f"   ({b_n} vs {o_n} images)"
+            f"{variant:<12} {f'{b_n}/{o_n}':>11} {wall[0]:>10.1f} {wall[1]:>10.1f}"
+            f" {wall[1] / wall[0]:>5.1f}x {cpu[0]:>14.1f} {cpu[1]:>14.1f}"
+            f" {cpu[1] / cpu[0]:>5.1f}x {b_mem:>13.0f} {o_mem:>5.0f}"
         )
+    print(
+        "img/s: wall clock (what a user waits); img/cpu-s: per CPU second of every process "
+        "involved (robust to other load on a shared machine). Peak MiB: summed RSS of the "
+        "process tree."
+    )
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def make_record(
         "mode": image.mode,
         "layout_engine": layout_engine(),
         "png_compress_level": compress_level,
+        "png_zlib_strategy": "rle",
         "renderer_version": RENDERER_VERSION,
         "fonts": [f.model_dump() for f in drawn.fonts],
     }
