@@ -346,6 +346,46 @@ def review_status(
 # publish, releases list/diff, catalog query, export jsonl
 register_release_commands(app)
 
+deploy_app = typer.Typer(
+    help="Scheduled builds: serve the Prefect deployments of prefect.yaml (see README, Scaling).",
+    no_args_is_help=True,
+)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("serve")
+def deploy_serve(
+    file: Annotated[Path, typer.Option("--file", "-f", help="Deployments file.")] = Path(
+        "prefect.yaml"
+    ),
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", "-n", help="Serve only this deployment (repeatable)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many runs at once.")] = None,
+) -> None:
+    """Register the deployments (with their schedules) on the Prefect server in PREFECT_API_URL
+    and run their due and triggered runs from this one process until Ctrl+C.
+
+    Start the server first (`prefect server start`) and export
+    PREFECT_API_URL=http://127.0.0.1:4200/api; trigger a run with
+    `prefect deployment run build_benchmark/nightly`.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print(
+            "[red]error:[/red] PREFECT_API_URL is not set: start `prefect server start` and "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api (schedules live on that server)"
+        )
+        raise typer.Exit(2)
+    configure_prefect(file.resolve().parent / "artifacts")
+    from flows.deploy import serve_deployments
+
+    try:
+        serve_deployments(file, name, limit)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
 
 if __name__ == "__main__":
     app()
