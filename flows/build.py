@@ -317,7 +317,8 @@ def _summary(
         "images_drawn": images.drawn,
         "images_reused": images.reused,
         "rejections": dict(rejections.most_common()),
-        "counts": {f"{s}/{v}": n for (s, v), n in sorted(counts.items())},
+        # Insertion order: taxonomy order of scenarios, config order of variants.
+        "counts": {f"{s}/{v}": n for (s, v), n in counts.items()},
         "skipped_variants": skipped_variants,
         "release_status": publish.status,
         "release_path": str(publish.path),

@@ -59,4 +59,5 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
             f"  python -c \"from datasets import load_dataset; print(load_dataset({path!r}, {first!r}, split='test'))\"",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
