@@ -10,11 +10,9 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError
 
 from annotation.tasks import (
     PREDICTION_MODEL_VERSION,
@@ -25,6 +23,9 @@ from annotation.tasks import (
 )
 from schemas._base import StrictModel
 from schemas.records import ImageRecord, ReviewDecision, Sample
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
 
 IMPORT_CHUNK = 2000
 # Full prediction objects and annotator e-mails instead of bare ids in the export.
@@ -55,6 +56,10 @@ class ReviewUnavailable(RuntimeError):
 
 def connect(config: LabelStudioConfig) -> LabelStudio:
     """A client whose token has been checked against the server."""
+    # Imported here: the SDK takes ~2 s to import and every build imports this package.
+    from label_studio_sdk import LabelStudio
+    from label_studio_sdk.core.api_error import ApiError
+
     client = LabelStudio(base_url=config.url, api_key=config.api_key, timeout=config.timeout_s)
     try:
         client.users.whoami()
