@@ -1,7 +1,7 @@
 """LLM stage throughput: one-at-a-time baseline vs. ours, then a fully cached second run.
 
 The real `openai` client talks to the loopback chat-completions server (fixed latency per
-answer). Both runs go through the same stage code (`extract_key_phrases`: cache, validation,
+answer, in its own process as a real endpoint would be). Both runs go through the same stage code (`extract_key_phrases`: cache, validation,
 records); only `max_concurrency` differs, 1 for the baseline as the originals did.
 
     .venv/bin/python benchmarks/llm_throughput.py            # N=500, 200 ms, concurrency 32
@@ -19,7 +19,7 @@ from pathlib import Path
 import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from openai_loopback import LoopbackServer, bank_responder  # noqa: E402
+from openai_loopback import LoopbackProcess  # noqa: E402
 
 from generators.extraction import extract_key_phrases  # noqa: E402
 from generators.llm_cache import ResponseCache  # noqa: E402
@@ -50,7 +50,7 @@ def make_questions(n: int) -> list[Question]:
     return out[:n]
 
 
-def timed_run(server: LoopbackServer, questions: list[Question], concurrency: int, cache: Path):
+def timed_run(server: LoopbackProcess, questions: list[Question], concurrency: int, cache: Path):
     llm = LLMConfig(
         provider="openai",
         model="loopback-model",
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     questions = make_questions(args.n)
     work = Path(tempfile.mkdtemp(prefix="safetyforge-bench-"))
-    with LoopbackServer(bank_responder(), latency_s=args.latency) as server:
+    with LoopbackProcess(latency_s=args.latency) as server:
         os.environ[KEY_ENV] = server.api_key
         print(
             f"llm_throughput: N={args.n} extraction calls, loopback latency "

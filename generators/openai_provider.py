@@ -173,7 +173,8 @@ class OpenAIProvider:
                     "strict": True,
                 },
             }
-        else:
+        elif request.response_schema is not None:
+            # A request without a schema (a model under evaluation) wants prose: no JSON mode.
             args["response_format"] = {"type": "json_object"}
         return args
 
@@ -190,7 +191,11 @@ class OpenAIProvider:
             hint = "the endpoint may not support json_schema: try llm.structured_output=json_object"
         else:
             hint = "the endpoint rejected the request; check the llm section of the config"
-        return f"{where}: {hint} ({_describe(exc)})"
+        detail = _describe(exc)
+        key = os.environ.get(self.llm.api_key_env, "")
+        if key:  # some servers echo the key they rejected; never let it reach a log
+            detail = detail.replace(key, "***")
+        return f"{where}: {hint} ({detail})"
 
 
 def _retryable(exc: openai.APIStatusError) -> bool:

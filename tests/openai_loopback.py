@@ -18,8 +18,11 @@ import asyncio
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -188,12 +191,19 @@ class LoopbackServer:
             writer.close()
 
     async def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> bytes | None:
+        if path == "/loopback/reset":
+            self.reset()
+        if path in ("/loopback/stats", "/loopback/reset"):
+            stats = {"requests": self.request_count(), "max_in_flight": self.max_in_flight()}
+            return _http(200, json.dumps(stats).encode())
         if path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             return _http(404, _error_body(f"no route {path}", "not_found"))
         body = json.loads(raw or b"{}")
         if headers.get("authorization") != f"Bearer {self.api_key}":
             self._record(body, 401)
-            return _http(401, _error_body("Incorrect API key provided", "invalid_api_key"))
+            given = headers.get("authorization", "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {given}"
+            return _http(401, _error_body(message, "invalid_api_key"))
         if self.models is not None and body.get("model") not in self.models:
             self._record(body, 404)
             message = f"The model `{body.get('model')}` does not exist"
@@ -292,6 +302,43 @@ def bank_responder(seed: int = 0) -> Responder:
         )
 
     return respond
+
+
+class LoopbackProcess:
+    """`bank_responder` served from a child process: its own interpreter and GIL, as a real
+    endpoint would be, so benchmarks measure the client alone. Counters come over HTTP."""
+
+    def __init__(self, latency_s: float = 0.0, api_key: str = "sk-loopback") -> None:
+        self.latency_s = latency_s
+        self.api_key = api_key
+        self.base_url = ""
+
+    def __enter__(self) -> LoopbackProcess:
+        command = [sys.executable, __file__, "--latency", str(self.latency_s)]
+        self._child = subprocess.Popen(
+            [*command, "--api-key", self.api_key], stdout=subprocess.PIPE, text=True
+        )
+        assert self._child.stdout is not None
+        self.base_url = self._child.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._child.terminate()
+        self._child.wait()
+
+    def _stats(self, action: str) -> dict[str, int]:
+        root = self.base_url.removesuffix("/v1")
+        with urllib.request.urlopen(f"{root}/loopback/{action}") as response:
+            return json.loads(response.read())
+
+    def request_count(self) -> int:
+        return self._stats("stats")["requests"]
+
+    def max_in_flight(self) -> int:
+        return self._stats("stats")["max_in_flight"]
+
+    def reset(self) -> None:
+        self._stats("reset")
 
 
 def main(argv: list[str] | None = None) -> None:

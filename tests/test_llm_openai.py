@@ -278,7 +278,7 @@ def test_auth_error_stops_the_run_naming_endpoint_and_model(
         extract(provider(loopback), tmp_path, questions("fraud", 20))
     message = str(info.value)
     assert loopback.base_url in message and MODEL in message and "401" in message
-    assert "sk-wrong" not in message
+    assert "sk-wrong" not in message  # the loopback echoes the rejected key, as some servers do
     assert loopback.request_count() <= 8  # stopped at once: no retries, nothing beyond one wave
 
 
