@@ -17,6 +17,8 @@ from pydantic import BaseModel
 
 from catalog.views import create_views
 from schemas.records import (
+    EvalResult,
+    EvalRun,
     Extraction,
     ImageRecord,
     LLMCall,
@@ -39,6 +41,8 @@ TABLES: dict[str, tuple[type[BaseModel], tuple[str, ...], bool]] = {
     "samples": (Sample, ("run_id", "sample_id"), True),
     "reviews": (ReviewDecision, ("run_id", "sample_id", "reviewer", "decided_at"), True),
     "releases": (ReleaseRecord, ("name", "version"), False),
+    "eval_runs": (EvalRun, ("run_id",), False),
+    "eval_results": (EvalResult, ("run_id", "sample_id", "attempt"), True),
 }
 
 
