@@ -25,7 +25,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Rende
 
 def test_cer_ignores_whitespace_and_counts_edits():
     assert edit_distance("kitten", "sitting") == 3
-    assert cer("illegal\ndrugs", "illegal drugs") == 0.0
+    assert cer("Illegal\ndrugs", "illegal drugs") == 0.0
     assert cer("ilegal drugs", "illegal drugs") == pytest.approx(1 / 12)
 
 

@@ -36,7 +36,7 @@ class OcrResult(StrictModel):
     image_id: str
     expected: str  # the text the image should show (FigStep: statement + list numbers)
     recognized: str  # tesseract's reading, whitespace collapsed
-    cer: float | None  # edit distance / expected length, whitespace ignored; None when no check
+    cer: float | None  # edits / expected length, whitespace and case ignored; None: not checked
     error: str | None = None  # why no CER (e.g. no tesseract language for this script)
     engine: str
     language: str | None = None
@@ -109,10 +109,11 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def cer(recognized: str, expected: str) -> float:
-    """Character error rate ignoring whitespace: wrapping (and in-word breaks) moves spaces and
-    line ends without changing what a reader sees."""
-    want = re.sub(r"\s+", "", expected)
-    got = re.sub(r"\s+", "", recognized)
+    """Character error rate ignoring whitespace and case: wrapping (and in-word breaks) moves
+    spaces and line ends, and tesseract confuses s/S, c/C, o/O at 90 px, none of which changes
+    what a reader understands."""
+    want = re.sub(r"\s+", "", expected).casefold()
+    got = re.sub(r"\s+", "", recognized).casefold()
     return edit_distance(got, want) / max(1, len(want))
 
 
