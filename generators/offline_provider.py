@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from generators.llm_types import ChatRequest, ChatResult, ResultCallback
+from generators.offline_grounded import compose_grounded, load_grounded_bank
 from schemas.records import normalize_text
 
 BANK_PATH = Path(__file__).with_name("offline_bank.yaml")
@@ -107,7 +108,11 @@ class OfflineProvider:
         self.seed = seed
 
     def params(self) -> dict[str, Any]:
-        return {"seed": self.seed, "bank_version": str(load_bank()["version"])}
+        return {
+            "seed": self.seed,
+            "bank_version": str(load_bank()["version"]),
+            "grounded_bank_version": str(load_grounded_bank()["version"]),
+        }
 
     def complete_many(
         self, requests: list[ChatRequest], on_result: ResultCallback | None = None
@@ -130,6 +135,8 @@ class OfflineProvider:
             }
         elif stage == "extraction":
             payload = compose_extraction(ctx["scenario"], ctx["kind"], ctx["question"], self.seed)
+        elif stage == "grounded_questions":
+            payload = compose_grounded(ctx, self.seed)
         else:
             return ChatResult(error=f"offline provider cannot answer stage {stage!r}")
         text = json.dumps(payload, ensure_ascii=False)

@@ -9,7 +9,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from schemas._base import StrictModel
-from schemas.variants import ALL_VARIANTS, Variant
+from schemas.variants import ALL_VARIANTS, COLLECTION_VARIANTS, Variant
 
 
 class ConfigError(ValueError):
@@ -34,6 +34,49 @@ class LLMConfig(StrictModel):
     questions_per_request: int = Field(default=10, ge=1, le=100)
     max_rounds: int = Field(default=5, ge=1, le=100)
     near_duplicate_threshold: float = Field(default=0.85, gt=0.0, le=1.0)
+    # Send images to the model as image content parts (grounded questions); needs a vision model.
+    vision: bool = False
+
+
+class CollectionColumns(StrictModel):
+    """Column names (HF dataset) or keys (metadata file); a missing column leaves its field empty."""
+
+    image: str = "image"  # HF datasets: the Image column
+    file: str = "file_name"  # metadata files: the image's path relative to the folder
+    # The image's id in its source; None: the file path (folder) or the row index (HF dataset).
+    id: str | None = None
+    captions: str = "captions"  # a string or a list of strings
+    objects: str = "objects"  # a list of labels, or one string of labels separated by , or |
+    ocr: str = "ocr"  # text visible in the image
+    license: str = "license"  # a per-image licence overriding collection.license
+
+
+class CollectionConfig(StrictModel):
+    """Existing images (VLSafe / Auto-Bench style): a local folder with an optional metadata file
+    (JSON, JSONL or CSV), or a Hugging Face image dataset by name or local path."""
+
+    folder: str | None = None
+    metadata: str | None = None
+    hf_dataset: str | None = None
+    hf_config: str | None = None
+    hf_split: str = "train"
+    columns: CollectionColumns = Field(default_factory=CollectionColumns)
+    # Name recorded as each image's source; None: the folder's or dataset's name.
+    source: str | None = None
+    # Licence of the images (an SPDX id or a URL); required so every release can state it.
+    license: str = Field(min_length=1)
+    max_images: int | None = Field(default=None, ge=1)
+    questions_per_image: int = Field(default=2, ge=1, le=100)
+    # Scenarios asked per image, taken in turn from the build's scenarios.
+    scenarios_per_image: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CollectionConfig:
+        if (self.folder is None) == (self.hf_dataset is None):
+            raise ValueError("set exactly one of folder or hf_dataset")
+        if self.metadata is not None and self.folder is None:
+            raise ValueError("metadata is for a folder; an HF dataset carries its own columns")
+        return self
 
 
 class RenderConfig(StrictModel):
@@ -134,6 +177,8 @@ class BuildConfig(StrictModel):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    # Existing images for the `natural` variant; None: no collection.
+    collection: CollectionConfig | None = None
 
     @model_validator(mode="after")
     def _unique_variants(self) -> BuildConfig:
