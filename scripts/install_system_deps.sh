@@ -8,6 +8,7 @@ declare -A CHECKS=(
   [fonts-freefont-ttf]=/usr/share/fonts/truetype/freefont/FreeMonoBold.ttf
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [fonts-noto-core]=/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [tesseract-ocr]=/usr/bin/tesseract
   [chromium]=/usr/bin/chromium  # headless browser test of the Label Studio review page
 )
