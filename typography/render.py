@@ -194,8 +194,8 @@ def render_jobs(
     Jobs whose sidecar and images exist are read back, not drawn (rendered=False). The rest run
     over `workers` processes (0: one per CPU core; 1: in this process), each writing its files
     as it goes, so memory stays flat. `progress(n)` is called as jobs complete, n at a time.
-    A bad preset name raises TypographyError before anything is drawn; text that cannot be
-    rendered gives an outcome with `error` set.
+    A bad preset name or a missing main font raises TypographyError before anything is drawn;
+    text that cannot be rendered gives an outcome with `error` set.
     """
     artifacts_dir = Path(artifacts_dir)
     outcomes: list[RenderOutcome | None] = [None] * len(jobs)
