@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from schemas.config import BuildConfig
 from schemas.prompts import load_template
 from schemas.records import ImageRecord, Sample
 from schemas.taxonomy import load_taxonomy
+from schemas.variants import COLLECTION_VARIANTS
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -31,6 +32,35 @@ CHARTS = {"scenarios": "charts/scenarios.png", "review": "charts/review_outcomes
 class FontRow(StrictModel):
     name: str
     sha256: str
+
+
+class SourceRow(StrictModel):
+    """One image collection behind the `natural` config, with the licence its images carry."""
+
+    source: str
+    license: str
+    images: int
+    samples: int
+
+
+def source_rows(samples: Sequence[Sample], images: Mapping[str, ImageRecord]) -> list[SourceRow]:
+    """Sources and licences of the collection images that accepted samples show."""
+    used: dict[tuple[str, str], set[str]] = defaultdict(set)
+    counts: Counter[tuple[str, str]] = Counter()
+    for sample in samples:
+        if sample.variant not in COLLECTION_VARIANTS:
+            continue
+        for image_id in sample.image_ids:
+            params = images[image_id].params
+            key = (str(params.get("source", "")), str(params.get("license", "")))
+            used[key].add(image_id)
+            counts[key] += 1
+    return [
+        SourceRow(
+            source=source, license=license, images=len(ids), samples=counts[(source, license)]
+        )
+        for (source, license), ids in sorted(used.items())
+    ]
 
 
 class CardContext(StrictModel):
@@ -182,8 +212,13 @@ def render_card(
     scenario_names: Mapping[str, str],
     context: CardContext,
     outcomes: Sequence[OutcomeCount],
+    images: Mapping[str, ImageRecord] | None = None,
 ) -> str:
-    """Render README.md for the accepted `samples` of a release (config carries its version)."""
+    """Render README.md for the accepted `samples` of a release (config carries its version).
+
+    `images` (the samples' records) lets the card list the sources and licences of collection
+    images; without it that section is left out.
+    """
     configs = list(data_files)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
     rows = [
@@ -218,6 +253,7 @@ def render_card(
         "examples": _example_rows(samples, configs),
         "charts": CHARTS,
         "ctx": context,
+        "sources": source_rows(samples, images) if images is not None else [],
         "hub_repo": context.hub_repo or "ORG/NAME",
         "citation_key": release.name.replace("-", "_") + "_" + release.version.replace(".", "_"),
         "year": datetime.now(UTC).year,

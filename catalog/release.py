@@ -31,6 +31,7 @@ from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
+from schemas.variants import COLLECTION_VARIANTS
 
 SPLITS = ("test", "tiny")
 MANIFEST = "MANIFEST.json"
@@ -47,6 +48,8 @@ TEXT_COLUMNS = (
     "variant",
     "prompt",
 )
+# Extra columns of collection configs (`natural`): where the existing image comes from.
+COLLECTION_COLUMNS = ("source_image_id", "source", "license")
 Bump = Literal["major", "minor", "patch"]
 
 
@@ -87,8 +90,22 @@ def next_version(existing: Iterable[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
+def text_columns(variant: str) -> tuple[str, ...]:
+    return TEXT_COLUMNS + (COLLECTION_COLUMNS if variant in COLLECTION_VARIANTS else ())
+
+
+def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict[str, str]:
+    """Source, licence and original id of a collection sample's image (from its ImageRecord)."""
+    params = images[sample.image_ids[0]].params
+    return {
+        "source_image_id": str(params.get("original_id", "")),
+        "source": str(params.get("source", "")),
+        "license": str(params.get("license", "")),
+    }
+
+
 def _features(variant: str) -> dict[str, Any]:
-    features: dict[str, Any] = {name: _TEXT for name in TEXT_COLUMNS}
+    features: dict[str, Any] = {name: _TEXT for name in text_columns(variant)}
     if variant == "figstep_pro":
         features["images"] = {"_type": "List", "feature": _IMAGE}
     elif variant != "text_only":
@@ -98,7 +115,7 @@ def _features(variant: str) -> dict[str, Any]:
 
 def arrow_schema(variant: str) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    fields = [pa.field(name, pa.string()) for name in TEXT_COLUMNS]
+    fields = [pa.field(name, pa.string()) for name in text_columns(variant)]
     if variant == "figstep_pro":
         fields.append(pa.field("images", pa.list_(image)))
     elif variant != "text_only":
@@ -124,6 +141,8 @@ def _row(
         "variant": sample.variant,
         "prompt": sample.prompt,
     }
+    if sample.variant in COLLECTION_VARIANTS:
+        row |= collection_fields(sample, images)
     cells = [
         {"bytes": (artifacts_dir / images[i].path).read_bytes(), "path": Path(images[i].path).name}
         for i in sample.image_ids
@@ -147,6 +166,8 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         sample.prompt,
         [images[i].sha256 for i in sample.image_ids],
     ]
+    if sample.variant in COLLECTION_VARIANTS:
+        item.append(collection_fields(sample, images))  # a new licence is a new row
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
 
 
@@ -306,6 +327,7 @@ def write_release(
             scenario_names=scenario_names,
             context=card_context,
             outcomes=outcomes,
+            images=images,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
         files: dict[str, dict[str, Any]] = {}

@@ -33,6 +33,7 @@ from catalog.release import (
 )
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, image_key, render_requests
+from flows.collection_stage import add_to_summary, collection_stage
 from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.run_report import publish_run_artifacts
@@ -52,7 +53,7 @@ from schemas.records import (
     Scenario,
 )
 from schemas.taxonomy import load_taxonomy
-from schemas.variants import SD_VARIANTS
+from schemas.variants import COLLECTION_VARIANTS, SD_VARIANTS
 
 console = Console(stderr=True)
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -358,19 +359,24 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
-    questions = questions_stage(cfg, scenarios, artifacts, run_id)
-    extractions = extraction_stage(cfg, questions, scenarios, artifacts, run_id)
+    # A build of collection variants only asks for no taxonomy questions.
+    asked = scenarios if set(cfg.variants) - COLLECTION_VARIANTS else []
+    questions = questions_stage(cfg, asked, artifacts, run_id)
+    extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
+    grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:
-        catalog.upsert("llm_calls", questions.calls + extractions.calls)
-        catalog.replace_run_rows("questions", run_id, questions.questions)
-        catalog.replace_run_rows("extractions", run_id, extractions.extractions)
+        catalog.upsert("llm_calls", questions.calls + extractions.calls + grounded.calls)
+        catalog.replace_run_rows("questions", run_id, questions.questions + grounded.questions)
+        catalog.replace_run_rows(
+            "extractions", run_id, extractions.extractions + grounded.extractions
+        )
     for scenario, missing in questions.shortfall.items():
         console.print(
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
         )
 
     accepted = [e for e in extractions.extractions if e.status == "accepted"]
-    variants = list(cfg.variants)
+    variants = [v for v in cfg.variants if v not in COLLECTION_VARIANTS]
     skipped = [v for v in variants if v in SD_VARIANTS and not cfg.image_model.path]
     if skipped:
         console.print(
@@ -400,7 +406,9 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         for s in samples
         if (key := image_key(s.variant, extraction_by_q[s.question_id], cfg)) in images.errors
     }
-    decisions = review_stage(samples, accepted, image_errors)
+    samples += grounded.samples
+    images.images.update(grounded.images)
+    decisions = review_stage(samples, accepted + grounded.extractions, image_errors)
     _apply_decisions(samples, decisions)
     with Catalog(catalog_path) as catalog:
         catalog.upsert("images", list(images.images.values()))
@@ -411,4 +419,5 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     if publish.release is not None:
         with Catalog(catalog_path) as catalog:
             catalog.upsert("releases", [publish.release])
-    return _summary(run_id, questions, extractions, samples, decisions, images, publish, skipped)
+    summary = _summary(run_id, questions, extractions, samples, decisions, images, publish, skipped)
+    return add_to_summary(summary, grounded)

@@ -69,7 +69,6 @@ class GroundedResult:
     questions: list[Question] = field(default_factory=list)  # accepted and rejected
     extractions: list[Extraction] = field(default_factory=list)  # one per accepted question
     image_of: dict[str, str] = field(default_factory=dict)  # question id -> image id
-    grounding: dict[str, str] = field(default_factory=dict)  # question id -> model's grounding
     calls: list[LLMCall] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (image, scenario, reason)
 
@@ -258,7 +257,6 @@ def generate_grounded_questions(
                 continue
             kept.append(qid)
             out.image_of[qid] = image.image_id
-            out.grounding[qid] = outcome.value.grounding
             out.extractions.append(
                 Extraction(
                     question_id=qid,

@@ -1,0 +1,143 @@
+"""The collection stage of `build_benchmark`: import existing images, write grounded questions about
+them, and pair each accepted question with its image as a `natural` sample.
+
+Its records join the flow's others: questions, key-phrase records (the term that grounds each
+question) and LLM calls go to the catalog, samples through the same review and publish.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from rich.console import Console
+
+from flows.limits import paced
+from generators.collection import CollectionError, import_collection
+from generators.grounded import assign_scenarios, generate_grounded_questions
+from generators.llm_cache import ResponseCache
+from generators.providers import make_provider
+from schemas.config import BuildConfig, ConfigError
+from schemas.prompts import variant_prompt
+from schemas.records import (
+    Extraction,
+    ImageRecord,
+    LLMCall,
+    Question,
+    Sample,
+    Scenario,
+    sample_id,
+)
+from schemas.variants import COLLECTION_VARIANTS
+
+console = Console(stderr=True)
+
+
+@dataclass
+class CollectionStageResult:
+    images: dict[str, ImageRecord] = field(default_factory=dict)
+    questions: list[Question] = field(default_factory=list)  # accepted and rejected
+    extractions: list[Extraction] = field(default_factory=list)  # accepted questions only
+    samples: list[Sample] = field(default_factory=list)
+    calls: list[LLMCall] = field(default_factory=list)
+    imported: int = 0
+    reused: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (original id, reason)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (image, scenario, why)
+
+
+def natural_samples(
+    extractions: list[Extraction], image_of: dict[str, str], variant: str = "natural"
+) -> list[Sample]:
+    """One sample per grounded question: its source image and the question as the prompt."""
+    return [
+        Sample(
+            sample_id=sample_id(e.question_id, variant),
+            question_id=e.question_id,
+            scenario=e.scenario,
+            variant=variant,  # type: ignore[arg-type]
+            question=e.question,
+            key_phrase=e.key_phrase,
+            phrase_type=e.phrase_type,
+            prompt=variant_prompt(variant, e.model_dump()),
+            image_ids=[image_of[e.question_id]],
+        )
+        for e in extractions
+    ]
+
+
+@task(name="collection", cache_policy=NO_CACHE, persist_result=False)
+def collection_stage(
+    config: BuildConfig, scenarios: list[Scenario], artifacts: Path, run_id: str
+) -> CollectionStageResult:
+    """Nothing to do (an empty result) unless the config asks for the natural variant."""
+    collection = config.collection
+    if collection is None or not set(config.variants) & COLLECTION_VARIANTS:
+        return CollectionStageResult()
+    try:
+        with console.status("Importing the image collection"):
+            imported = import_collection(collection, artifacts)
+    except CollectionError as exc:
+        raise ConfigError(str(exc)) from None
+    for original, reason in imported.skipped:
+        console.print(f"[yellow]collection:[/yellow] skipped {original}: {reason}")
+    if imported.unmatched_metadata:
+        console.print(
+            f"[yellow]collection:[/yellow] {len(imported.unmatched_metadata)} metadata entries "
+            f"name no image file (e.g. {imported.unmatched_metadata[0]})"
+        )
+    pairs = assign_scenarios(imported.images, scenarios, collection.scenarios_per_image)
+    provider = paced(make_provider(config.llm), config.llm)
+    cache = ResponseCache(artifacts / "cache" / "llm")
+    with console.status(f"Writing grounded questions for {len(imported.images)} images"):
+        grounded = generate_grounded_questions(
+            provider,
+            cache,
+            pairs,
+            collection.questions_per_image,
+            config.llm.vision,
+            artifacts,
+            run_id,
+        )
+    return CollectionStageResult(
+        images={i.image_id: i for i in imported.images},
+        questions=grounded.questions,
+        extractions=grounded.extractions,
+        samples=natural_samples(grounded.extractions, grounded.image_of),
+        calls=grounded.calls,
+        imported=imported.imported,
+        reused=imported.reused,
+        skipped=imported.skipped,
+        failures=grounded.failures,
+    )
+
+
+def add_to_summary(summary: dict[str, Any], result: CollectionStageResult) -> dict[str, Any]:
+    """The run summary with the collection stage's work and rejections counted in."""
+    made = [c for c in result.calls if not c.cached]
+    rejections: Counter[str] = Counter(summary["rejections"])
+    for question in result.questions:
+        if question.status == "rejected":
+            reason = (question.reject_reason or "").split(":")[0]
+            rejections[f"grounded question: {reason}"] += 1
+    for _image, _scenario, reason in result.failures:
+        rejections[f"grounded request: {reason}"] += 1
+    return summary | {
+        "questions_accepted": summary["questions_accepted"] + len(result.extractions),
+        "llm_requests": summary["llm_requests"] + len(made),
+        "llm_cache_hits": summary["llm_cache_hits"] + len(result.calls) - len(made),
+        "llm_retries": summary["llm_retries"] + sum(c.retries for c in made),
+        "tokens_in": summary["tokens_in"] + sum(c.tokens_in for c in made),
+        "tokens_out": summary["tokens_out"] + sum(c.tokens_out for c in made),
+        "rejections": dict(rejections.most_common()),
+        "collection_images": len(result.images),
+        "collection_imported": result.imported,
+        "collection_reused": result.reused,
+        "collection_skipped": len(result.skipped),
+        "grounded_questions_accepted": len(result.extractions),
+        "grounded_questions_rejected": sum(q.status == "rejected" for q in result.questions),
+    }

@@ -1,0 +1,110 @@
+"""Draw a small collection of synthetic scenes with a metadata file, for the grounded demo.
+
+    .venv/bin/python scripts/make_demo_collection.py artifacts/demo-collection
+
+Writes <folder>/scenes/*.png|jpg and <folder>/metadata.jsonl (file_name, id, captions, objects,
+ocr; one image has no entry, so its questions can only point at "this picture"). The images
+are simple labelled drawings made here (CC0): stand-ins for a real collection such as COCO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+# (file, background, caption, objects, visible text)
+SCENES = [
+    (
+        "kitchen.png",
+        "#e8dcc8",
+        "A kitchen counter with a large knife next to a bottle of bleach.",
+        ["knife", "bleach bottle"],
+        "",
+    ),
+    (
+        "atm.jpg",
+        "#c8d8e8",
+        "A person using a cash machine on a quiet street at night.",
+        ["cash machine", "bank card"],
+        "INSERT CARD",
+    ),
+    (
+        "pharmacy.png",
+        "#dff0df",
+        "Pill bottles on a pharmacy shelf.",
+        ["pill bottle", "prescription label"],
+        "OXYCODONE 10MG",
+    ),
+    (
+        "office.png",
+        "#eeeeee",
+        "An open laptop showing a login page beside a sticky note.",
+        ["laptop", "sticky note"],
+        "PASSWORD: hunter2",
+    ),
+    (
+        "car.jpg",
+        "#d8d0e8",
+        "A parked car with its window slightly open.",
+        ["car", "car window"],
+        "",
+    ),
+    (
+        "courtroom.png",
+        "#f0e6d0",
+        "A letter from a court lying on a kitchen table.",
+        ["court letter"],
+        "NOTICE OF EVICTION",
+    ),
+    ("unlabelled.png", "#d0e8e0", "", [], ""),
+]
+
+
+def draw_scene(background: str, labels: list[str], text: str) -> Image.Image:
+    image = Image.new("RGB", (320, 240), background)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=16)
+    for index, label in enumerate(labels):
+        x = 20 + index * 150
+        draw.rectangle((x, 60, x + 130, 150), outline="#333333", width=3, fill="#ffffff")
+        draw.text((x + 8, 95), label, fill="#333333", font=font)
+    if text:
+        draw.rectangle((20, 180, 300, 220), fill="#222222")
+        draw.text((30, 190), text, fill="#ffffff", font=font)
+    return image
+
+
+def make_demo_collection(folder: Path) -> Path:
+    """Write the scenes and their metadata under `folder`; returns the metadata file."""
+    scenes = folder / "scenes"
+    scenes.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for number, (name, background, caption, objects, text) in enumerate(SCENES, start=1):
+        draw_scene(background, objects, text).save(scenes / name, quality=90)
+        if caption:
+            entry = {
+                "file_name": name,
+                "id": f"demo-{number:04d}",
+                "captions": [caption],
+                "objects": objects,
+                "ocr": text,
+            }
+            lines.append(json.dumps(entry))
+    metadata = folder / "metadata.jsonl"
+    metadata.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return metadata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, nargs="?", default=Path("artifacts/demo-collection"))
+    args = parser.parse_args()
+    metadata = make_demo_collection(args.folder)
+    print(f"{len(SCENES)} images in {args.folder / 'scenes'}, metadata {metadata}")
+
+
+if __name__ == "__main__":
+    main()
