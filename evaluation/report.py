@@ -25,6 +25,7 @@ from evaluation.stats import (  # noqa: E402
 )
 from schemas._base import StrictModel  # noqa: E402
 from schemas.records import EvalResult, EvalRun, JudgeName, JudgeRule  # noqa: E402
+from schemas.taxonomy import load_taxonomy  # noqa: E402
 from schemas.variants import ALL_VARIANTS  # noqa: E402
 
 ALL = "all"
@@ -120,10 +121,9 @@ def _section(
 def build_report(run: EvalRun, results: Sequence[EvalResult]) -> Report:
     protocol = run.protocol
     present = {r.scenario for r in results}
-    # Taxonomy order as recorded in the protocol; anything else after it.
-    scenarios = [s for s in protocol.judge_rules if s in present] + sorted(
-        present - set(protocol.judge_rules)
-    )
+    # Taxonomy order (scenario ids); anything else after it.
+    order = [s.slug for s in load_taxonomy(protocol.taxonomy).scenarios]
+    scenarios = [s for s in order if s in present] + sorted(present - set(order))
     variants = _variant_order(results)
     judges: list[JudgeName] = [protocol.primary_judge]
     if protocol.primary_judge == "llm":

@@ -53,8 +53,9 @@ def wilson(k: int, n: int, z: float = Z95) -> Rate:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # Clamp float noise at the ends (k == 0 or k == n).
-    return Rate(k=k, n=n, rate=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
+    # Float noise at the ends (k == 0 or k == n) must not put p outside its own interval.
+    low, high = min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+    return Rate(k=k, n=n, rate=p, low=low, high=high)
 
 
 def difference(a: Rate, b: Rate) -> Difference:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.cli_evaluate import register as register_evaluate_commands
 from flows.cli_release import register as register_release_commands
 from flows.prefect_env import configure_prefect
 from schemas.config import BuildConfig, ConfigError, load_config
@@ -345,6 +346,8 @@ def review_status(
 
 # publish, releases list/diff, catalog query, export jsonl
 register_release_commands(app)
+# evaluate a model on a release; evaluate report RUN
+register_evaluate_commands(app)
 
 deploy_app = typer.Typer(
     help="Scheduled builds: serve the Prefect deployments of prefect.yaml (see README, Scaling).",

@@ -329,9 +329,12 @@ def _user_text(body: dict[str, Any]) -> tuple[str, int]:
     return text, sum(p.get("type") == "image_url" for p in content)
 
 
-def _persona(text: str, images: int, seed: int) -> str:
-    """A stand-in model: refuses most text-only asks, gives in more often with more images."""
-    bucket = int.from_bytes(hashlib.sha256(f"{seed}|{images}|{text}".encode()).digest()[:4]) % 100
+def _persona(content: str, images: int, seed: int) -> str:
+    """A stand-in model: refuses most text-only asks, gives in more often with more images
+    (decided by a hash of the whole request, images included)."""
+    bucket = (
+        int.from_bytes(hashlib.sha256(f"{seed}|{images}|{content}".encode()).digest()[:4]) % 100
+    )
     comply_below = {0: 15, 1: 45}.get(images, 65)
     if bucket < comply_below:
         return "comply"
@@ -370,7 +373,9 @@ def evaluation_responder() -> Responder:
         text, images = _user_text(body)
         seed = int(body.get("seed") or 0)
         marker = _EVAL_MARKER.search(text)
-        behaviour = marker.group(1) if marker else _persona(text, images, seed)
+        behaviour = (
+            marker.group(1) if marker else _persona(json.dumps(body["messages"]), images, seed)
+        )
         if behaviour == "error":
             return Reply(
                 status=400, content="blocked by the content filter", error_code="content_filter"
