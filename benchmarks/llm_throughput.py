@@ -81,7 +81,8 @@ def main() -> None:
         os.environ[KEY_ENV] = server.api_key
         print(
             f"llm_throughput: N={args.n} extraction calls, loopback latency "
-            f"{args.latency * 1000:.0f} ms, openai {openai.__version__}, {os.cpu_count()} CPUs"
+            f"{args.latency * 1000:.0f} ms, openai {openai.__version__}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         runs = {}
         for label, concurrency in (("baseline", 1), ("ours", args.concurrency)):

@@ -61,9 +61,10 @@ class LLMProvider(Protocol):
     ) -> list[ChatResult]:
         """Answer every request (concurrently where the provider can); results in request order.
 
-        `on_result(index, result)` is called as each answer arrives, so a killed run keeps what
-        it already got. Content problems and exhausted retries come back as ChatResult.error; only errors that
-        make the whole run pointless (auth, unknown model) raise LLMFatalError.
+        `on_result(index, result)` is called as each answer arrives (possibly from a worker
+        thread, one call per index), so a killed run keeps what it already got. Content problems
+        and exhausted retries come back as ChatResult.error; only errors that make the whole run
+        pointless (auth, unknown model) raise LLMFatalError.
         """
         ...
 

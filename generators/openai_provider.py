@@ -102,7 +102,8 @@ class OpenAIProvider:
                     raise
             results[index] = result
             if on_result is not None:
-                on_result(index, result)
+                # It writes the cache: file I/O, kept off the loop that drives the requests.
+                await asyncio.to_thread(on_result, index, result)
 
         async with AsyncOpenAI(
             api_key=self._api_key(),

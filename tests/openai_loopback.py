@@ -181,7 +181,7 @@ class LoopbackServer:
                     for name, _, value in (line.partition(":") for line in header_lines if line)
                 }
                 raw = await reader.readexactly(int(headers.get("content-length", "0")))
-                answer = await self._answer(request_line.split(" ")[1], headers, raw)
+                answer = await self._answer(reader, request_line.split(" ")[1], headers, raw)
                 if answer is None:  # a scripted dropped connection
                     break
                 writer.write(answer)
@@ -191,7 +191,9 @@ class LoopbackServer:
         finally:
             writer.close()
 
-    async def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> bytes | None:
+    async def _answer(
+        self, reader: asyncio.StreamReader, path: str, headers: dict[str, str], raw: bytes
+    ) -> bytes | None:
         if path == "/loopback/reset":
             self.reset()
         if path in ("/loopback/stats", "/loopback/reset"):
@@ -213,10 +215,10 @@ class LoopbackServer:
         self._record(body, None if reply.drop_connection else reply.status)
         self._enter(+1)
         try:
-            await asyncio.sleep(self.latency_s + reply.delay_s)
+            client_waits = await _wait_unless_hung_up(reader, self.latency_s + reply.delay_s)
         finally:
             self._enter(-1)
-        if reply.drop_connection:
+        if reply.drop_connection or not client_waits:
             return None
         if reply.status != 200:
             payload = _error_body(reply.content or f"HTTP {reply.status}", reply.error_code)
@@ -226,6 +228,17 @@ class LoopbackServer:
 
 def _error_body(message: str, code: str | None, kind: str = "invalid_request_error") -> bytes:
     return json.dumps({"error": {"message": message, "type": kind, "code": code}}).encode()
+
+
+async def _wait_unless_hung_up(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait `seconds` as a busy model would; False when the client hangs up first (its timeout),
+    so abandoned requests stop counting as in flight, as on a real server."""
+    hangup = asyncio.ensure_future(reader.read(1))  # b"" on close; clients do not pipeline
+    try:
+        done, _ = await asyncio.wait({hangup}, timeout=seconds)
+    finally:
+        hangup.cancel()
+    return not done
 
 
 def _http(status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:

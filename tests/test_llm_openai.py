@@ -300,9 +300,10 @@ def test_missing_key_is_a_clear_error_before_any_request(
 def test_concurrency_is_bounded_but_never_one_at_a_time(
     loopback: LoopbackServer, tmp_path: Path
 ) -> None:
-    loopback.latency_s = 0.05
+    # Answers slow enough that the first four requests overlap even on a loaded machine.
+    loopback.latency_s = 0.3
     try:
-        extract(provider(loopback, max_concurrency=4), tmp_path, questions("hate_speech", 16))
+        extract(provider(loopback, max_concurrency=4), tmp_path, questions("hate_speech", 8))
     finally:
         loopback.latency_s = 0.0
     assert 2 <= loopback.max_in_flight() <= 4
