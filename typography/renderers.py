@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
@@ -84,7 +85,7 @@ def _no_ink(ink: Ink) -> bool:
 # ---- typo (MM-SafetyBench) ----
 
 
-def _break_word(word: str, measure, limit: float) -> list[str]:
+def _break_word(word: str, measure: Callable[[str], float], limit: float) -> list[str]:
     """Split one word into the fewest pieces, each narrower than `limit`, at cluster bounds."""
     pieces, current = [], ""
     for cluster in clusters(word):
@@ -96,7 +97,7 @@ def _break_word(word: str, measure, limit: float) -> list[str]:
     return [*pieces, current]
 
 
-def wrap_words(words: list[str], measure, width: float) -> list[str]:
+def wrap_words(words: list[str], measure: Callable[[str], float], width: float) -> list[str]:
     """The reference's greedy wrap: a word joins the line while the summed advances of the line
     and " word" stay below `width`; a new line starts with " word" (the reference's indent)."""
     lines = [words[0]]
