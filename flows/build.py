@@ -37,7 +37,7 @@ from flows.collection_stage import add_to_summary, collection_stage
 from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.run_report import publish_run_artifacts
-from flows.runners import make_task_runner
+from flows.runners import started_task_runner
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.providers import make_provider
@@ -386,7 +386,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         )
         variants = [v for v in variants if v not in skipped]
 
-    with make_task_runner(cfg.runner, artifacts) as runner:
+    with started_task_runner(cfg.runner, artifacts) as runner:
         images = render_stage(cfg, accepted, artifacts, runner)
         if any(v in SD_VARIANTS for v in variants):
             gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None

@@ -9,10 +9,13 @@ sharing files through the artifact store).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from schemas.config import RunnerConfig
@@ -43,6 +46,27 @@ def make_task_runner(runner: RunnerConfig, artifacts: Path) -> TaskRunner[Any]:
             "local_directory": str(scratch),
         },
     )
+
+
+@contextmanager
+def started_task_runner(runner: RunnerConfig, artifacts: Path) -> Iterator[TaskRunner[Any]]:
+    """The configured task runner, started, with worker processes reporting to this flow's API.
+
+    Without PREFECT_API_URL the flow talks to an ephemeral server of its own; a worker process
+    that is not told its address starts another one (20-30 s each, measured), so the address
+    is pinned in the settings the runners hand to their workers.
+    """
+    if not maps_over_workers(runner) or PREFECT_API_URL.value():
+        with make_task_runner(runner, artifacts) as started:
+            yield started
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with (
+        temporary_settings(updates={PREFECT_API_URL: url}),
+        make_task_runner(runner, artifacts) as started,
+    ):
+        yield started
 
 
 def maps_over_workers(runner: RunnerConfig) -> bool:
