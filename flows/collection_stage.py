@@ -39,6 +39,7 @@ console = Console(stderr=True)
 
 @dataclass
 class CollectionStageResult:
+    ran: bool = False  # False: the config has no collection variant
     images: dict[str, ImageRecord] = field(default_factory=dict)
     questions: list[Question] = field(default_factory=list)  # accepted and rejected
     extractions: list[Extraction] = field(default_factory=list)  # accepted questions only
@@ -104,6 +105,7 @@ def collection_stage(
             run_id,
         )
     return CollectionStageResult(
+        ran=True,
         images={i.image_id: i for i in imported.images},
         questions=grounded.questions,
         extractions=grounded.extractions,
@@ -118,6 +120,8 @@ def collection_stage(
 
 def add_to_summary(summary: dict[str, Any], result: CollectionStageResult) -> dict[str, Any]:
     """The run summary with the collection stage's work and rejections counted in."""
+    if not result.ran:
+        return summary
     made = [c for c in result.calls if not c.cached]
     rejections: Counter[str] = Counter(summary["rejections"])
     for question in result.questions:

@@ -41,6 +41,13 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
         f"{summary['llm_retries']} retries, tokens {summary['tokens_in']} in / {summary['tokens_out']} out; "
         f"images: {summary['images_drawn']} drawn, {summary['images_reused']} reused"
     )
+    if "collection_images" in summary:
+        console.print(
+            f"collection: {summary['collection_images']} images ({summary['collection_imported']} "
+            f"imported, {summary['collection_reused']} reused, {summary['collection_skipped']} "
+            f"skipped); grounded questions: {summary['grounded_questions_accepted']} accepted, "
+            f"{summary['grounded_questions_rejected']} rejected"
+        )
     if summary["rejections"]:
         console.print("Rejections by reason:")
         for reason, n in summary["rejections"].items():
