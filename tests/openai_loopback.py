@@ -15,6 +15,7 @@ request's messages (replies are used once, in the order given), then the `respon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -238,6 +239,9 @@ async def _wait_unless_hung_up(reader: asyncio.StreamReader, seconds: float) -> 
         done, _ = await asyncio.wait({hangup}, timeout=seconds)
     finally:
         hangup.cancel()
+        # Let the read finish cancelling: the stream allows one waiting reader at a time.
+        with contextlib.suppress(asyncio.CancelledError):
+            await hangup
     return not done
 
 
