@@ -361,18 +361,20 @@ def test_a_killed_run_resumes_without_losing_or_repeating_answers(
     with LoopbackServer(evaluation_responder(), api_key=KEY, latency_s=0.1) as slow:
         command = [sys.executable, "-m", "flows.cli"]
         args = cli_args(release, slow, artifacts, "--max-concurrency", "2")
+        log = tmp_path / "child.log"
         child = subprocess.Popen(
             [*command, *args],
             env={**os.environ, "OPENAI_API_KEY": KEY},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         cache = artifacts / "cache" / "llm"
         while child.poll() is None and len(list(cache.glob("*/*.json"))) < 10:
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)
         child.wait()
-        assert child.returncode == -signal.SIGKILL  # killed mid-run, not finished
+        # Killed mid-run, not finished (or crashed: its output says why).
+        assert child.returncode == -signal.SIGKILL, log.read_text()
         answered = len(list(cache.glob("*/*.json")))
         first_requests = slow.request_count()
         assert 10 <= answered < TOTAL_ATTEMPTS
