@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import tempfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from pydantic import TypeAdapter
 
 from schemas.records import ImageRecord
 
 _SIDECAR = TypeAdapter(list[ImageRecord])
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def job_dir(artifacts_dir: Path, kind: str, job_id: str) -> Path:
@@ -43,12 +46,30 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def encode_png(image: Image.Image, compress_level: int) -> bytes:
+    """Lossless PNG bytes with zlib's RLE strategy, which suits text on a plain background.
+    Grayscale images (every typography image) are written directly with unfiltered rows:
+    Pillow's per-row adaptive filter search is half the cost of a render, and here it buys
+    nothing (same size within a few %). Other modes go through Pillow."""
+    if image.mode != "L":
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=compress_level, compress_type=zlib.Z_RLE)
+        return buffer.getvalue()
+    rows = np.zeros((image.height, image.width + 1), dtype=np.uint8)  # column 0: filter "none"
+    rows[:, 1:] = np.asarray(image)
+    compressor = zlib.compressobj(compress_level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = compressor.compress(rows.tobytes()) + compressor.flush()
+    header = struct.pack(">IIBBBBB", image.width, image.height, 8, 0, 0, 0, 0)  # 8-bit gray
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
 def write_png(image: Image.Image, path: Path, compress_level: int) -> str:
     """Save lossless PNG atomically; returns the sha256 of the bytes written."""
-    buffer = io.BytesIO()
-    # zlib's RLE strategy suits text on a plain background: as fast as level 1, ~20% smaller.
-    image.save(buffer, format="PNG", compress_level=compress_level, compress_type=zlib.Z_RLE)
-    data = buffer.getvalue()
+    data = encode_png(image, compress_level)
     _write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
