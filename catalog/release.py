@@ -196,10 +196,13 @@ def sha256_file(path: Path) -> str:
 
 
 class _ShardedWriter:
-    """Streams rows of one config and split into `<split>-NNNNN-of-MMMMM.parquet` shards."""
+    """Streams rows of one config and split into `<split>-<tag>-NNNNN-of-MMMMM.parquet` shards."""
 
-    def __init__(self, directory: Path, split: str, schema: pa.Schema, policy: ShardPolicy):
+    def __init__(
+        self, directory: Path, split: str, schema: pa.Schema, policy: ShardPolicy, tag: str
+    ):
         self.directory, self.split, self.schema, self.policy = directory, split, schema, policy
+        self.tag = tag
         self.shards: list[tuple[Path, int]] = []  # (path, rows) of finished shards
         self._writer: pq.ParquetWriter | None = None
         self._shard_rows = self._shard_bytes = 0
@@ -245,7 +248,7 @@ class _ShardedWriter:
         total = len(self.shards)
         named = {}
         for index, (path, rows) in enumerate(self.shards):
-            final = self.directory / f"{self.split}-{index:05d}-of-{total:05d}.parquet"
+            final = self.directory / f"{self.split}-{self.tag}-{index:05d}-of-{total:05d}.parquet"
             path.rename(final)
             named[final.name] = rows
         return named
@@ -295,6 +298,11 @@ def write_release(
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
     try:
         ordered = sorted(samples, key=lambda s: (s.variant, s.scenario, s.sample_id))
+        fingerprint = content_fingerprint(ordered, images)
+        # `datasets` caches a local folder by its basename (the version), config name and card
+        # metadata, not by content: a content tag in the shard names keeps two releases of the
+        # same name and version (in other folders) from reading each other's cached rows.
+        tag = fingerprint[:12]
         tiny = tiny_question_ids(ordered, resolved.release.tiny_fraction)
         counts: Counter[str] = Counter()
         rows_per_file: dict[str, int] = {}
@@ -303,7 +311,9 @@ def write_release(
         for variant in variants:
             schema = arrow_schema(variant)
             folder = staging / "data" / variant
-            writers = {split: _ShardedWriter(folder, split, schema, policy) for split in SPLITS}
+            writers = {
+                split: _ShardedWriter(folder, split, schema, policy, tag) for split in SPLITS
+            }
             for sample in (s for s in ordered if s.variant == variant):
                 row, size = _row(sample, scenario_names, images, artifacts_dir)
                 writers["test"].add(row, size)
@@ -314,7 +324,7 @@ def write_release(
                 for file_name, rows in writer.close().items():
                     rows_per_file[f"data/{variant}/{file_name}"] = rows
                     counts[f"{variant}/{split}"] += rows
-                data_files[variant][split] = f"data/{variant}/{split}-*.parquet"
+                data_files[variant][split] = f"data/{variant}/{split}-{tag}-*.parquet"
         scenario_chart(_scenario_counts(ordered, scenario_names), staging / CHARTS["scenarios"])
         review_chart(outcomes, staging / CHARTS["review"])
         (staging / "build_config.yaml").write_text(
@@ -340,7 +350,7 @@ def write_release(
             "name": name,
             "version": version,
             "run_id": run_id,
-            "content_sha256": content_fingerprint(ordered, images),
+            "content_sha256": fingerprint,
             "counts": dict(sorted(counts.items())),
             "files": files,
         }

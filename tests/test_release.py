@@ -186,7 +186,8 @@ def test_shards_are_cut_by_rows_and_bytes_and_still_load(tmp_path: Path) -> None
         inputs, tmp_path / "rel", "1.0.0", shards=ShardPolicy(max_shard_rows=4, row_group_rows=2)
     )
     shards = sorted(p.name for p in (Path(by_rows.path) / "data" / "typo").glob("test-*"))
-    assert shards == [f"test-0000{i}-of-00003.parquet" for i in range(3)]
+    tag = json.loads((Path(by_rows.path) / "MANIFEST.json").read_text())["content_sha256"][:12]
+    assert shards == [f"test-{tag}-0000{i}-of-00003.parquet" for i in range(3)]
     assert [
         pq.ParquetFile(Path(by_rows.path) / "data/typo" / s).metadata.num_rows for s in shards
     ] == [4, 4, 2]
