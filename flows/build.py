@@ -107,11 +107,20 @@ def questions_stage(
 ) -> QuestionsResult:
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
-    with console.status(
-        f"Generating questions for {len(scenarios)} scenarios with {provider.model}"
-    ):
+    per_scenario = -(-config.questions_per_scenario // config.llm.questions_per_request)
+    with _progress() as progress:
+        # Later rounds (after duplicates) can add requests beyond this first estimate.
+        bar = progress.add_task(
+            f"Questions ({provider.model})", total=len(scenarios) * per_scenario
+        )
         return generate_questions(
-            provider, cache, scenarios, config.questions_per_scenario, config.llm, run_id
+            provider,
+            cache,
+            scenarios,
+            config.questions_per_scenario,
+            config.llm,
+            run_id,
+            progress=lambda n: progress.advance(bar, n),
         )
 
 
@@ -126,9 +135,15 @@ def extraction_stage(
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     accepted = [q for q in questions.questions if q.status == "accepted"]
-    with console.status(f"Extracting key phrases for {len(accepted)} questions"):
+    with _progress() as progress:
+        bar = progress.add_task(f"Key phrases ({provider.model})", total=len(accepted))
         return extract_key_phrases(
-            provider, cache, accepted, {s.slug: s for s in scenarios}, run_id
+            provider,
+            cache,
+            accepted,
+            {s.slug: s for s in scenarios},
+            run_id,
+            progress=lambda n: progress.advance(bar, n),
         )
 
 

@@ -69,11 +69,18 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
         f"[bold]SafetyForge build[/bold] {cfg.name}: taxonomy {cfg.taxonomy}, variants {', '.join(cfg.variants)}"
     )
     console.print("Starting Prefect (a local ephemeral API; the first start takes ~20 s)...")
+    from catalog import CatalogError
+    from generators.llm_types import LLMFatalError
+
     try:
         summary = build_benchmark(config=cfg.model_dump(mode="json"))
-    except (ConfigError, FileExistsError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except (ConfigError, FileExistsError, CatalogError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    except LLMFatalError as exc:
+        console.print(f"[red]LLM endpoint error:[/red] {exc}", highlight=False)
+        console.print("Nothing answered so far is lost: a re-run resumes from the cache.")
+        raise typer.Exit(3) from None
     print_summary(console, summary, cfg)
 
 

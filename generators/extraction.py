@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generators.llm_cache import ResponseCache
-from generators.llm_stage import ask_validated
+from generators.llm_stage import Progress, ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
 from generators.validation import EXTRACTION_FIELDS, parse_json_object, validate_extraction
 from schemas.prompts import render_prompt
@@ -43,6 +43,7 @@ def extract_key_phrases(
     questions: list[Question],
     scenarios: dict[str, Scenario],
     run_id: str,
+    progress: Progress | None = None,
 ) -> ExtractionResult:
     """One record per question, accepted or rejected with its reason and the raw answer."""
     requests = [_request(q, scenarios[q.scenario]) for q in questions]
@@ -52,7 +53,7 @@ def extract_key_phrases(
         return validate_extraction(obj, scenarios[request.scenario], request.context["question"])
 
     out = ExtractionResult()
-    outcomes = ask_validated(provider, cache, requests, validate, run_id)
+    outcomes = ask_validated(provider, cache, requests, validate, run_id, progress)
     for question, outcome in zip(questions, outcomes, strict=True):
         out.calls.extend(outcome.calls)
         base = {

@@ -13,6 +13,8 @@ from schemas.prompts import render_template
 from schemas.records import LLMCall
 
 T = TypeVar("T")
+# Told how many more requests have their answer (for progress bars).
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -57,12 +59,17 @@ def _record(
 
 
 def ask(
-    provider: LLMProvider, cache: ResponseCache, requests: list[ChatRequest], run_id: str
+    provider: LLMProvider,
+    cache: ResponseCache,
+    requests: list[ChatRequest],
+    run_id: str,
+    progress: Progress | None = None,
 ) -> list[tuple[ChatResult, LLMCall]]:
     """Answers in request order; only requests missing from the cache reach the provider.
 
     Each answer is cached the moment it arrives, so a killed run loses at most the requests in
     flight. Identical requests in one batch are asked once; the repeats count as cache hits.
+    `progress(n)` is told as answers become available (cache hits at once, the rest on arrival).
     """
     keys = [call_id(provider, r) for r in requests]
     first_index: dict[str, int] = {}
@@ -74,9 +81,13 @@ def ask(
         if hit is not None:
             results[key] = hit
     todo = [key for key in first_index if key not in results]
+    if progress is not None:
+        progress(len(requests) - len(todo))
 
     def arrived(position: int, result: ChatResult) -> None:
         cache.put(todo[position], result)
+        if progress is not None:
+            progress(1)
 
     if todo:
         fresh = provider.complete_many([requests[first_index[k]] for k in todo], arrived)
@@ -112,11 +123,14 @@ def ask_validated(
     requests: list[ChatRequest],
     validate: Callable[[ChatRequest, ChatResult], T],
     run_id: str,
+    progress: Progress | None = None,
 ) -> list[Outcome[T]]:
-    """Validate each answer; a failing answer gets one repair turn, then is kept as a rejection."""
+    """Validate each answer; a failing answer gets one repair turn, then is kept as a rejection.
+
+    `progress` counts first answers (one per request); repair turns are not counted."""
     outcomes = [Outcome[T](request=r) for r in requests]
     repairs: list[tuple[int, ChatRequest]] = []
-    for i, (result, record) in enumerate(ask(provider, cache, requests, run_id)):
+    for i, (result, record) in enumerate(ask(provider, cache, requests, run_id, progress)):
         outcome = outcomes[i]
         outcome.calls.append(record)
         outcome.raw_text = result.text

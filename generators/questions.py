@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from generators.dedup import Deduplicator
 from generators.llm_cache import ResponseCache
-from generators.llm_stage import ask_validated
+from generators.llm_stage import Progress, ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
 from generators.validation import is_refusal, parse_json_object, validate_questions
 from schemas.config import LLMConfig
@@ -63,6 +63,7 @@ def generate_questions(
     target: int,
     llm: LLMConfig,
     run_id: str,
+    progress: Progress | None = None,
 ) -> QuestionsResult:
     """Ask in rounds until every scenario has `target` distinct questions or rounds run out.
 
@@ -90,7 +91,7 @@ def generate_questions(
                 asked[scenario.slug] += 1
         if not requests:
             break
-        for outcome in ask_validated(provider, cache, requests, _validate, run_id):
+        for outcome in ask_validated(provider, cache, requests, _validate, run_id, progress):
             out.calls.extend(outcome.calls)
             slug = outcome.request.scenario
             call = outcome.calls[-1].call_id
