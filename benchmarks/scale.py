@@ -80,8 +80,8 @@ def run(kind: str, jobs: list[Any], root: Path, workers: int, chunk: int) -> dic
             ready = time.perf_counter()
             outcomes = render_all(jobs, cfg, artifacts, runner, progress=lambda _n: None)
             done = time.perf_counter()
-        drawn = sum(len(o.images) for o in outcomes if o.rendered)
-        return {"start_s": ready - started, "render_s": done - ready, "images": drawn}
+        images = sum(len(o.images) for o in outcomes)
+        return {"start_s": ready - started, "render_s": done - ready, "images": images}
 
     return render_stage()
 

@@ -9,6 +9,8 @@ sharing files through the artifact store).
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,10 @@ def make_task_runner(runner: RunnerConfig, artifacts: Path) -> TaskRunner[Any]:
         return ThreadPoolTaskRunner()
     if runner.kind == "process":
         return ProcessPoolTaskRunner(max_workers=runner.n_workers)
+    # Worker start/stop chatter at INFO would bury the build's own progress output; the
+    # variable reaches worker processes, the logger level this one.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     from prefect_dask import DaskTaskRunner  # imports distributed: only when asked for
 
     if runner.address:

@@ -1,5 +1,6 @@
 """The build flow on a Dask LocalCluster of 2 worker processes, sharing files through an fsspec
-store, gives the same images (byte for byte) and catalog records as the default thread runner."""
+store, and on a local process pool, gives the same images (byte for byte) and catalog records as
+the default thread runner."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ def runs(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             f"runner.stage_dir={root / 'stage'}",
         ],
     )
-    return {"root": root, "thread": thread, "dask": dask}
+    process = _build(
+        root / "process", ["runner.kind=process", "runner.n_workers=2", "runner.chunk_size=5"]
+    )
+    return {"root": root, "thread": thread, "dask": dask, "process": process}
 
 
 def _pngs(folder: Path) -> dict[str, bytes]:
@@ -60,11 +64,12 @@ def _rows(artifacts: Path, table: str) -> list[dict[str, Any]]:
     return sorted(rows, key=repr)
 
 
-def test_dask_run_completes_and_draws_everything(runs: dict[str, Any]) -> None:
-    thread, dask = runs["thread"]["summary"], runs["dask"]["summary"]
-    assert dask["release_status"] == thread["release_status"] == "published"
-    assert dask["images_drawn"] == thread["images_drawn"] == 18
-    assert dask["counts"] == thread["counts"]
+@pytest.mark.parametrize("kind", ["dask", "process"])
+def test_mapped_run_completes_and_draws_everything(runs: dict[str, Any], kind: str) -> None:
+    thread, mapped = runs["thread"]["summary"], runs[kind]["summary"]
+    assert mapped["release_status"] == thread["release_status"] == "published"
+    assert mapped["images_drawn"] == thread["images_drawn"] == 18
+    assert mapped["counts"] == thread["counts"]
 
 
 def test_images_are_byte_identical(runs: dict[str, Any]) -> None:
@@ -74,13 +79,15 @@ def test_images_are_byte_identical(runs: dict[str, Any]) -> None:
     # Workers drew in their staging folder, put to the store; the flow fetched what it uses.
     assert _pngs(root / "store" / "images") == reference
     assert _pngs(root / "dask" / "images") == reference
+    assert _pngs(root / "process" / "images") == reference
 
 
+@pytest.mark.parametrize("kind", ["dask", "process"])
 @pytest.mark.parametrize("table", TABLES)
-def test_catalog_records_are_identical(runs: dict[str, Any], table: str) -> None:
+def test_catalog_records_are_identical(runs: dict[str, Any], table: str, kind: str) -> None:
     root = runs["root"]
-    thread_rows, dask_rows = _rows(root / "thread", table), _rows(root / "dask", table)
-    assert thread_rows and thread_rows == dask_rows
+    thread_rows = _rows(root / "thread", table)
+    assert thread_rows and thread_rows == _rows(root / kind, table)
 
 
 def test_release_files_match(runs: dict[str, Any]) -> None:
@@ -94,7 +101,7 @@ def test_release_files_match(runs: dict[str, Any]) -> None:
 
 def test_runs_record_flow_run_and_artifacts(runs: dict[str, Any]) -> None:
     with get_client(sync_client=True) as client:
-        for name in ("thread", "dask"):
+        for name in ("thread", "dask", "process"):
             artifacts = runs["root"] / name
             with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
                 (run,) = catalog.records("runs")
