@@ -44,11 +44,17 @@ SetOption = Annotated[
 ]
 
 
+def _error(label: str, exc: BaseException) -> None:
+    """Print an error; its text is shown verbatim (paths and messages may hold brackets)."""
+    console.print(f"[red]{label}:[/red]", end=" ")
+    console.print(str(exc), markup=False, highlight=False)
+
+
 def _load(config: Path | None, overrides: list[str] | None):
     try:
         return load_config(config, overrides or [])
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _error("error", exc)
         raise typer.Exit(2) from None
 
 
@@ -62,6 +68,18 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
     from flows.summary import print_summary
 
     cfg = _load(config, set_)
+    from catalog import CatalogError
+    from flows.preflight import preflight
+    from generators.llm_types import LLMFatalError
+
+    try:
+        preflight(cfg)
+    except ConfigError as exc:
+        _error("error", exc)
+        raise typer.Exit(2) from None
+    except LLMFatalError as exc:
+        _error("LLM endpoint error", exc)
+        raise typer.Exit(3) from None
     configure_prefect(Path(cfg.artifacts_dir))
     from flows.build import build_benchmark
 
@@ -69,16 +87,13 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
         f"[bold]SafetyForge build[/bold] {cfg.name}: taxonomy {cfg.taxonomy}, variants {', '.join(cfg.variants)}"
     )
     console.print("Starting Prefect (a local ephemeral API; the first start takes ~20 s)...")
-    from catalog import CatalogError
-    from generators.llm_types import LLMFatalError
-
     try:
         summary = build_benchmark(config=cfg.model_dump(mode="json"))
     except (ConfigError, FileExistsError, CatalogError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=False, highlight=False)
+        _error("error", exc)
         raise typer.Exit(2) from None
     except LLMFatalError as exc:
-        console.print(f"[red]LLM endpoint error:[/red] {exc}", highlight=False)
+        _error("LLM endpoint error", exc)
         console.print("Nothing answered so far is lost: a re-run resumes from the cache.")
         raise typer.Exit(3) from None
     print_summary(console, summary, cfg)
