@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog import Catalog
 from flows.run_report import COUNTS_KEY, SUMMARY_KEY
-from schemas.config import load_config
+from flows.runners import started_task_runner
+from schemas.config import RunnerConfig, load_config
 
 TABLES = ("questions", "extractions", "samples", "reviews", "images")
 # Differ between any two runs by design: which run, and when.
@@ -115,3 +119,21 @@ def test_runs_record_flow_run_and_artifacts(runs: dict[str, Any]) -> None:
             assert set(by_key) == {SUMMARY_KEY, COUNTS_KEY}
             assert run.run_id in str(by_key[SUMMARY_KEY].data)
             assert "samples_accepted" in str(by_key[COUNTS_KEY].data)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def _api_url_seen_by_worker() -> str | None:
+    return PREFECT_API_URL.value()
+
+
+def test_workers_report_to_the_flows_ephemeral_api(prefect_api: None, tmp_path: Path) -> None:
+    """Regression: with no PREFECT_API_URL, each worker process started an ephemeral server of
+    its own (20-30 s, and its task runs went elsewhere) instead of using the flow's."""
+    with get_client(sync_client=True) as client:
+        flows_api = str(client.api_url)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert PREFECT_API_URL.value() is None  # the CLI's ephemeral mode
+        runner = RunnerConfig(kind="process", n_workers=1)
+        with started_task_runner(runner, tmp_path) as started:
+            seen = started.submit(_api_url_seen_by_worker, {}).result()
+    assert seen is not None and seen.rstrip("/") == flows_api.rstrip("/")
