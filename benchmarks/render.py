@@ -188,6 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each, interleaved; the fastest is shown"
     )
+    parser.add_argument("--variant", choices=VARIANTS, action="append", help="default: all")
     args = parser.parse_args()
     keys, statements = phrases(args.n)
     print(
@@ -199,7 +200,7 @@ def main() -> None:
         f" {'base img/cpu-s':>14} {'ours img/cpu-s':>14} {'ratio':>6}"
         f" {'peak MiB base':>13} {'ours':>5}"
     )
-    for variant in VARIANTS:
+    for variant in args.variant or VARIANTS:
         texts = statements if variant == "figstep" else keys
         runs = [
             (_isolated(run_baseline, variant, texts), _isolated(run_ours, variant, texts))
