@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.deployments import run_deployment
@@ -204,3 +205,33 @@ def test_llm_requests_draw_from_the_global_rate_limit(server: dict[str, Any]) ->
     # 3 slots taken; they decay at one per 12 s, so at least two are still held.
     assert limit.active_slots >= 2
     assert gpu.limit == 2
+
+
+def test_work_pool_deployment_runs_on_a_process_worker(
+    server: dict[str, Any], tmp_path: Path
+) -> None:
+    """The team path of the README: work pool, `prefect deploy --all`, a process worker."""
+    env = {**os.environ, "PREFECT_API_URL": server["url"], "PREFECT_HOME": str(server["home"])}
+    prefect = str(BIN / "prefect")
+    # The served deployments above already own these names: register renamed copies.
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    for deployment in spec["deployments"]:
+        deployment["name"] += "-pool"
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(spec))
+
+    def cli(*args: str, cwd: Path = REPO) -> None:
+        subprocess.run(
+            [prefect, *args], env=env, cwd=cwd, check=True, capture_output=True, timeout=180
+        )
+
+    cli("work-pool", "create", "safetyforge", "--type", "process")
+    cli("--no-prompt", "deploy", "--all", "--prefect-file", str(tmp_path / "prefect.yaml"))
+    config = {**TINY, "artifacts_dir": str(tmp_path / "artifacts")}
+    run = run_deployment("build_benchmark/nightly-pool", parameters={"config": config}, timeout=0)
+    cli("worker", "start", "--pool", "safetyforge", "--run-once", cwd=tmp_path)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.is_completed(), state
+    with Catalog(tmp_path / "artifacts" / "catalog.duckdb", read_only=True) as catalog:
+        (record,) = catalog.records("runs")
+    assert record.flow_run_id == str(run.id) and record.status == "completed"
