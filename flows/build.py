@@ -36,6 +36,7 @@ from flows.assemble import build_samples, image_key, render_requests
 from flows.collection_stage import add_to_summary, collection_stage
 from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
+from flows.ocr_stage import run_ocr
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from generators.extraction import ExtractionResult, extract_key_phrases
@@ -224,9 +225,30 @@ def sd_stage(
 
 @task(name="auto_review", **STAGE)
 def review_stage(
-    samples: list[Sample], extractions: list[Extraction], image_errors: dict[str, str]
+    samples: list[Sample],
+    extractions: list[Extraction],
+    image_errors: dict[str, str],
+    ocr_errors: dict[str, str],
 ) -> list[ReviewDecision]:
-    return review_samples(samples, {e.question_id: e for e in extractions}, image_errors)
+    return review_samples(
+        samples, {e.question_id: e for e in extractions}, image_errors, ocr_errors
+    )
+
+
+@task(name="ocr_check", **STAGE)
+def ocr_stage(
+    config: BuildConfig,
+    samples: list[Sample],
+    images: dict[str, ImageRecord],
+    artifacts: Path,
+    catalog_path: Path,
+) -> dict[str, str]:
+    """OCR every typography image not checked before; record the checks; return failures."""
+    with Catalog(catalog_path) as catalog:
+        known = {c.image_id: c for c in catalog.records("ocr_checks")}
+        fresh, failures = run_ocr(samples, images, artifacts, known, config.review.max_cer, console)
+        catalog.upsert("ocr_checks", fresh)
+    return failures
 
 
 def _scenario_names(scenarios: list[Scenario]) -> dict[str, str]:
@@ -423,7 +445,12 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     }
     samples += grounded.samples
     images.images.update(grounded.images)
-    decisions = review_stage(samples, accepted + grounded.extractions, image_errors)
+    ocr_errors = (
+        ocr_stage(cfg, samples, images.images, artifacts, catalog_path)
+        if cfg.review.ocr_check
+        else {}
+    )
+    decisions = review_stage(samples, accepted + grounded.extractions, image_errors, ocr_errors)
     _apply_decisions(samples, decisions)
     with Catalog(catalog_path) as catalog:
         catalog.upsert("images", list(images.images.values()))

@@ -148,6 +148,20 @@ class ImageRecord(StrictModel):
     freetype_version: str | None = None
 
 
+class OcrCheck(StrictModel):
+    """What tesseract read in an image (or a FigStep-Pro fragment set, keyed by its first image)."""
+
+    image_id: str
+    kind: str
+    expected: str
+    recognized: str
+    cer: float | None = None  # character error rate, whitespace and case ignored
+    leaked_words: list[str] = Field(default_factory=list)  # FigStep-Pro: whole in one fragment
+    missing_words: list[str] = Field(default_factory=list)  # FigStep-Pro: unreadable when joined
+    error: str | None = None  # why it could not be checked (e.g. no language pack)
+    engine: str = ""
+
+
 class Sample(StrictModel):
     """One benchmark row: a question in one variant, with the exact prompt and image(s)."""
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from catalog import Catalog
 from schemas.config import load_config
+from schemas.records import Sample
 
 VARIANTS = ["text_only", "typo", "figstep", "figstep_pro"]
 
@@ -29,6 +30,7 @@ def built(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "questions_per_scenario=2",
             "release.name=tiny-bench",
             "render.workers=1",
+            "review.ocr_check=true",
         ],
     )
     first = build_benchmark(config=cfg.model_dump(mode="json"))
@@ -120,3 +122,17 @@ def test_changed_content_under_the_same_version_is_refused(built: dict[str, Any]
     cfg = built["config"].model_copy(update={"questions_per_scenario": 3})
     with pytest.raises(ReleaseExistsError, match="immutable"):
         build_benchmark(config=cfg.model_dump(mode="json"))
+
+
+def test_ocr_checks_are_recorded_once_per_image(built: dict[str, Any]) -> None:
+    run_id = built["first"]["run_id"]
+    with Catalog(built["artifacts"] / "catalog.duckdb", read_only=True) as catalog:
+        checks = {c.image_id: c for c in catalog.records("ocr_checks")}
+        samples = catalog.run_records("samples", run_id, Sample)
+    checked = [s for s in samples if s.variant != "text_only"]
+    assert len(checked) == 18
+    for sample in checked:
+        check = checks[sample.image_ids[0]]
+        assert check.kind == sample.variant
+        assert check.cer is not None and check.cer <= 0.15
+        assert check.leaked_words == [] and check.missing_words == []
