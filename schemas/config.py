@@ -186,6 +186,8 @@ class BuildConfig(StrictModel):
             raise ValueError("variants must name at least one of " + ", ".join(ALL_VARIANTS))
         if len(set(self.variants)) != len(self.variants):
             raise ValueError("variants must not repeat")
+        if self.collection is None and set(self.variants) & COLLECTION_VARIANTS:
+            raise ValueError("the natural variant needs a collection section (its images)")
         return self
 
 
