@@ -37,6 +37,7 @@ from flows.collection_stage import add_to_summary, collection_stage
 from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.ocr_stage import run_ocr
+from flows.review_stage import Rerender, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from generators.extraction import ExtractionResult, extract_key_phrases
@@ -393,6 +394,77 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
     return summary
 
 
+def make_images(
+    cfg: BuildConfig,
+    extractions: list[Extraction],
+    variants: list[str],
+    artifacts: Path,
+    limits: list[str],
+) -> ImageStageResult:
+    """Typography (and SD when configured) for `extractions`, on the configured task runner."""
+    with started_task_runner(cfg.runner, artifacts) as runner:
+        images = render_stage(cfg, extractions, artifacts, runner)
+        if any(v in SD_VARIANTS for v in variants):
+            gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
+            sd = sd_stage(cfg, extractions, artifacts, runner, gpu_limit)
+            images.images.update(sd.images)
+            images.by_key.update(sd.by_key)
+            images.errors.update(sd.errors)
+            images.drawn += sd.drawn
+            images.reused += sd.reused
+    # Review and publish read local files: bring what workers put to a shared store here.
+    ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
+    return images
+
+
+def _rerender(
+    cfg: BuildConfig,
+    fixed: list[Extraction],
+    variants: list[str],
+    artifacts: Path,
+    limits: list[str],
+) -> tuple[list[Sample], dict[str, ImageRecord]]:
+    """Images and samples again for key phrases corrected in review (sample ids unchanged)."""
+    fresh = make_images(cfg, fixed, variants, artifacts, limits)
+    return build_samples(fixed, variants, fresh.by_key, cfg), fresh.images
+
+
+def _human_review(
+    cfg: BuildConfig,
+    run_id: str,
+    samples: list[Sample],
+    images: ImageStageResult,
+    extractions: list[Extraction],
+    decisions: list[ReviewDecision],
+    scenarios: list[Scenario],
+    catalog_path: Path,
+    rerender: Rerender,
+) -> tuple[list[Sample], bool]:
+    """Label Studio review; records corrected key phrases, new images and final statuses."""
+    accepted = [e for e in extractions if e.status == "accepted"]
+    outcome = review_in_label_studio(
+        cfg,
+        run_id,
+        samples,
+        images.images,
+        accepted,
+        decisions,
+        _scenario_names(scenarios),
+        catalog_path,
+        rerender,
+        console,
+    )
+    images.images.update(outcome.images)
+    corrected = {e.question_id: e for e in outcome.extractions}
+    with Catalog(catalog_path) as catalog:
+        catalog.upsert("images", list(images.images.values()))
+        catalog.replace_run_rows("samples", run_id, outcome.samples)
+        catalog.replace_run_rows(
+            "extractions", run_id, [corrected.get(e.question_id, e) for e in extractions]
+        )
+    return outcome.samples, outcome.complete
+
+
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
@@ -423,19 +495,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         )
         variants = [v for v in variants if v not in skipped]
 
-    with started_task_runner(cfg.runner, artifacts) as runner:
-        images = render_stage(cfg, accepted, artifacts, runner)
-        if any(v in SD_VARIANTS for v in variants):
-            gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
-            sd = sd_stage(cfg, accepted, artifacts, runner, gpu_limit)
-            images.images.update(sd.images)
-            images.by_key.update(sd.by_key)
-            images.errors.update(sd.errors)
-            images.drawn += sd.drawn
-            images.reused += sd.reused
-    # Review and publish read local files: bring what workers put to a shared store here.
-    ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
-
+    images = make_images(cfg, accepted, variants, artifacts, limits)
     samples = build_samples(accepted, variants, images.by_key, cfg)
     extraction_by_q = {e.question_id: e for e in accepted}
     image_errors = {
@@ -456,6 +516,26 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.upsert("images", list(images.images.values()))
         catalog.replace_run_rows("samples", run_id, samples)
         catalog.replace_run_rows("reviews", run_id, decisions)
+
+    if cfg.review.mode == "label-studio":
+        samples, complete = _human_review(
+            cfg,
+            run_id,
+            samples,
+            images,
+            extractions.extractions + grounded.extractions,
+            decisions,
+            scenarios,
+            catalog_path,
+            lambda fixed: _rerender(cfg, fixed, variants, artifacts, limits),
+        )
+        if not complete:
+            final = artifacts / "releases" / cfg.release.name / cfg.release.version
+            publish = PublishOutcome(None, final, "pending_review")
+            summary = _summary(
+                run_id, questions, extractions, samples, decisions, images, publish, skipped
+            )
+            return add_to_summary(summary, grounded)
 
     publish = publish_stage(cfg, samples, images.images, scenarios, artifacts, run_id)
     if publish.release is not None:

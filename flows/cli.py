@@ -68,6 +68,7 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
     from flows.summary import print_summary
 
     cfg = _load(config, set_)
+    from annotation import ReviewUnavailable
     from catalog import CatalogError
     from flows.preflight import preflight
     from generators.llm_types import LLMFatalError
@@ -77,6 +78,9 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
     except ConfigError as exc:
         _error("error", exc)
         raise typer.Exit(2) from None
+    except ReviewUnavailable as exc:
+        _error("review error", exc)
+        raise typer.Exit(1) from None
     except LLMFatalError as exc:
         _error("LLM endpoint error", exc)
         raise typer.Exit(3) from None
@@ -92,6 +96,9 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
     except (ConfigError, FileExistsError, CatalogError) as exc:
         _error("error", exc)
         raise typer.Exit(2) from None
+    except ReviewUnavailable as exc:
+        _error("review error", exc)
+        raise typer.Exit(1) from None
     except LLMFatalError as exc:
         _error("LLM endpoint error", exc)
         console.print("Nothing answered so far is lost: a re-run resumes from the cache.")
@@ -185,26 +192,14 @@ def _review_paths(cfg: BuildConfig) -> tuple[Path, Path]:
 
 
 def _review_config(cfg: BuildConfig):
-    from annotation import LabelStudioConfig
-    from annotation.server import CREDENTIALS_FILE, read_credentials
+    from annotation import ReviewUnavailable
+    from flows.review_stage import label_studio_config
 
-    artifacts, data_dir = _review_paths(cfg)
-    token = os.environ.get("LABEL_STUDIO_API_KEY")
-    if not token and (data_dir / CREDENTIALS_FILE).is_file():
-        token = read_credentials(data_dir).token
-    if not token:
-        console.print(
-            "[red]error:[/red] no Label Studio token: start the server with `make label-studio` "
-            "or set LABEL_STUDIO_API_KEY"
-        )
-        raise typer.Exit(2)
-    return LabelStudioConfig(
-        url=cfg.review.label_studio_url, api_key=token, document_root=str(artifacts.parent)
-    )
-
-
-def _project_title(run_id: str) -> str:
-    return f"safetyforge {run_id}"
+    try:
+        return label_studio_config(cfg)
+    except ReviewUnavailable as exc:
+        _error("error", exc)
+        raise typer.Exit(2) from None
 
 
 def _review_run(catalog, run: str | None) -> str:
@@ -217,8 +212,9 @@ def _review_run(catalog, run: str | None) -> str:
 
 def _review_project(ls_config, run_id: str) -> int:
     from annotation import connect, find_project
+    from flows.review_stage import project_title
 
-    project_id = find_project(connect(ls_config), _project_title(run_id))
+    project_id = find_project(connect(ls_config), project_title(run_id))
     if project_id is None:
         console.print(
             f"[red]error:[/red] no review project for run {run_id}: run `safetyforge review push`"
@@ -288,6 +284,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     pre-annotations. Re-pushing imports only questions whose content changed."""
     from annotation import ReviewUnavailable, push_tasks
     from catalog import Catalog
+    from flows.review_stage import project_title
     from schemas.records import ReviewDecision, Sample
     from schemas.taxonomy import load_taxonomy
 
@@ -306,7 +303,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     try:
         result = push_tasks(
             _review_config(cfg),
-            _project_title(run_id),
+            project_title(run_id),
             samples,
             images,
             artifacts,
@@ -318,7 +315,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(
-        f"project {result.project_id} ({_project_title(run_id)}): {result.created} task(s) imported, "
+        f"project {result.project_id} ({project_title(run_id)}): {result.created} task(s) imported, "
         f"{result.skipped} already there, {result.predictions} with pre-annotations"
     )
 
@@ -326,14 +323,22 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
 @review_app.command("pull")
 def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOption = None) -> None:
     """Read every annotation through the export API and record each annotator's decision and
-    the majority consensus (review.min_annotations; ties stay pending) in the catalog."""
+    the majority consensus (review.min_annotations; ties stay pending) in the catalog; sample
+    status follows the consensus (undecided samples become pending, so they are not published).
+    Corrected key phrases are re-rendered by a build with review.mode: label-studio."""
     from catalog import Catalog
+    from flows.review_stage import apply_consensus
+    from schemas.records import Sample
 
     cfg = _load(config, set_)
     run_id, result = _pull(cfg, run)
     artifacts, _ = _review_paths(cfg)
     with Catalog(artifacts / "catalog.duckdb") as catalog:
         catalog.upsert("reviews", result.decisions + result.consensus, run_id)
+        # Human consensus decides what `safetyforge publish --run` releases.
+        samples = catalog.run_records("samples", run_id, Sample)
+        apply_consensus(samples, result.consensus)
+        catalog.replace_run_rows("samples", run_id, samples)
     corrected = {d.sample_id for d in result.consensus if d.corrected_key_phrase}
     console.print(
         f"run {run_id}: {len(result.decisions)} annotator decision(s), "

@@ -57,9 +57,10 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
         "published": "[green]Release written[/green]",
         "unchanged": "[green]Release unchanged[/green] (same content as the existing version)",
         "empty": "[red]No release[/red]: no sample was accepted",
+        "pending_review": "[yellow]No release yet[/yellow]: human review is not finished",
     }[summary["release_status"]]
     console.print(f"{status}: {path}")
-    if summary["release_status"] != "empty":
+    if summary["release_status"] in ("published", "unchanged"):
         first = variants[1] if len(variants) > 1 else variants[0]
         console.print("Load it with:")
         console.print(

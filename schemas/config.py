@@ -117,6 +117,12 @@ class ReviewConfig(StrictModel):
     max_cer: float = Field(default=0.15, ge=0.0, le=1.0)
     min_annotations: int = Field(default=1, ge=1)
     label_studio_url: str = "http://127.0.0.1:8080"
+    # The token is read from this environment variable (else from a server started by
+    # `safetyforge review server`); it is never stored in config or the catalog.
+    api_key_env: str = "LABEL_STUDIO_API_KEY"
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    # How long a build waits for human review before it stops without publishing.
+    timeout_s: float = Field(default=3600.0, gt=0)
 
 
 class ReleaseConfig(StrictModel):
