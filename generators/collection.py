@@ -14,8 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import PIL
 from PIL import Image, UnidentifiedImageError
 
 from schemas.config import CollectionColumns, CollectionConfig
+from schemas.files import write_atomic
 from schemas.records import ImageRecord
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -204,18 +203,6 @@ def _normalised(data: bytes) -> tuple[bytes, str, int, int]:
         return buffer.getvalue(), "png", image.width, image.height
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def image_record(item: SourceImage, source: str, default_license: str) -> tuple[ImageRecord, bytes]:
     """The record of one source image and the bytes to store; raises on unreadable data."""
     data, ext, width, height = _normalised(item.data)
@@ -254,9 +241,9 @@ def write_image(record: ImageRecord, data: bytes, artifacts_dir: Path) -> bool:
     if unchanged and target.is_file():
         return False
     if not target.is_file():
-        _write_atomic(target, data)
+        write_atomic(target, data)
     # Written last: a sidecar means the image beside it is complete.
-    _write_atomic(sidecar, record.model_dump_json(indent=1).encode("utf-8"))
+    write_atomic(sidecar, record.model_dump_json(indent=1).encode("utf-8"))
     return True
 
 

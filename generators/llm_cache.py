@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from generators.llm_types import ChatResult
+from schemas.files import write_atomic
 
 
 class ResponseCache:
@@ -28,13 +27,4 @@ class ResponseCache:
         """Store an answer atomically; errors are never cached (they may heal on a re-run)."""
         if result.error is not None or result.text is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(result.model_dump_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(key), result.model_dump_json().encode("utf-8"))

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ import numpy as np
 
 from schemas._base import StrictModel
 from schemas.config import ImageModelConfig
+from schemas.files import write_atomic
 from schemas.records import ImageRecord, stable_id
 
 from . import sd_model
@@ -219,18 +218,6 @@ def _paths(artifacts_dir: Path, image_id: str) -> tuple[Path, Path, Path]:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_done(artifacts_dir: Path, task: _Task, max_attempts: int) -> SDOutcome | None:
     """The finished result on disk, else None; a rejection under a since-raised bound is not
     finished: its failed attempts are put back on `task`, so the retry continues with new seeds."""
@@ -261,7 +248,7 @@ def _save_image(
 ) -> ImageRecord:
     png, sidecar, _ = _paths(artifacts_dir, task.image_id)
     data = _encode_png(frame.pixels)
-    _write_atomic(png, data)
+    write_atomic(png, data)
     height, width = frame.pixels.shape[:2]
     record = ImageRecord(
         image_id=task.image_id,
@@ -283,7 +270,7 @@ def _save_image(
         pillow_version=version("pillow"),
     )
     # The sidecar goes last: its presence is what marks the image finished.
-    _write_atomic(sidecar, record.model_dump_json(indent=2).encode())
+    write_atomic(sidecar, record.model_dump_json(indent=2).encode())
     return record
 
 
@@ -295,7 +282,7 @@ def _reject(artifacts_dir: Path, task: _Task) -> str:
         + "; ".join(dict.fromkeys(task.reasons))
     )
     payload = {"error": error, "reasons": task.reasons}
-    _write_atomic(rejected, json.dumps(payload, indent=2).encode())
+    write_atomic(rejected, json.dumps(payload, indent=2).encode())
     return error
 
 

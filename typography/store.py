@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 from PIL import Image
 from pydantic import TypeAdapter
 
+from schemas.files import write_atomic
 from schemas.records import ImageRecord
 
 _SIDECAR = TypeAdapter(list[ImageRecord])
@@ -31,19 +30,6 @@ def job_dir(artifacts_dir: Path, kind: str, job_id: str) -> Path:
 
 def sidecar_path(artifacts_dir: Path, kind: str, job_id: str) -> Path:
     return job_dir(artifacts_dir, kind, job_id) / f"{job_id}.json"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder (which must exist) and rename: a killed run
-    leaves either the old state or the complete file, never half a file under the final name."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -70,12 +56,12 @@ def encode_png(image: Image.Image, compress_level: int) -> bytes:
 def write_png(image: Image.Image, path: Path, compress_level: int) -> str:
     """Save lossless PNG atomically; returns the sha256 of the bytes written."""
     data = encode_png(image, compress_level)
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
 def write_sidecar(path: Path, records: list[ImageRecord]) -> None:
-    _write_atomic(path, _SIDECAR.dump_json(records, indent=1))
+    write_atomic(path, _SIDECAR.dump_json(records, indent=1))
 
 
 def read_sidecar(path: Path, artifacts_dir: Path) -> list[ImageRecord] | None:
