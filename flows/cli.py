@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -68,22 +70,10 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
     from flows.summary import print_summary
 
     cfg = _load(config, set_)
-    from annotation import ReviewUnavailable
-    from catalog import CatalogError
     from flows.preflight import preflight
-    from generators.llm_types import LLMFatalError
 
-    try:
+    with _build_errors():
         preflight(cfg)
-    except ConfigError as exc:
-        _error("error", exc)
-        raise typer.Exit(2) from None
-    except ReviewUnavailable as exc:
-        _error("review error", exc)
-        raise typer.Exit(1) from None
-    except LLMFatalError as exc:
-        _error("LLM endpoint error", exc)
-        raise typer.Exit(3) from None
     configure_prefect(Path(cfg.artifacts_dir))
     from flows.build import build_benchmark
 
@@ -91,8 +81,20 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
         f"[bold]SafetyForge build[/bold] {cfg.name}: taxonomy {cfg.taxonomy}, variants {', '.join(cfg.variants)}"
     )
     console.print("Starting Prefect (a local ephemeral API; the first start takes ~20 s)...")
-    try:
+    with _build_errors():
         summary = build_benchmark(config=cfg.model_dump(mode="json"))
+    print_summary(console, summary, cfg)
+
+
+@contextmanager
+def _build_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into a message and an exit code (no traceback)."""
+    from annotation import ReviewUnavailable
+    from catalog import CatalogError
+    from generators.llm_types import LLMFatalError
+
+    try:
+        yield
     except (ConfigError, FileExistsError, CatalogError) as exc:
         _error("error", exc)
         raise typer.Exit(2) from None
@@ -103,7 +105,6 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
         _error("LLM endpoint error", exc)
         console.print("Nothing answered so far is lost: a re-run resumes from the cache.")
         raise typer.Exit(3) from None
-    print_summary(console, summary, cfg)
 
 
 @prompts_app.command("show")
