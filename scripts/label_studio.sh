@@ -3,7 +3,7 @@
 #   install  build the server's own virtualenv and a migrated template data dir, cached per version
 #            under ${XDG_CACHE_HOME:-~/.cache}/safetyforge/ (minutes once per machine, then instant)
 #   serve    start the server on 127.0.0.1 (SQLite) and print its URL, login and API token;
-#            extra arguments go to `safetyforge review server` (e.g. --port 8081)
+#            extra arguments go to `safetyforge review server` (e.g. --set review.label_studio_url=http://127.0.0.1:8081)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command="${1:-serve}"
