@@ -96,7 +96,8 @@ def publish_run(
             return PublishResult(status="unchanged", name=name, version=chosen, path=str(final))
         raise ReleaseExistsError(
             f"release {name} {chosen} exists at {final} with different content; versions are "
-            "immutable: choose another --version or use --bump"
+            "immutable: publish another version (build: --set release.version=X.Y.Z; "
+            "publish: --version X.Y.Z or --bump minor)"
         )
     record = write_release(
         samples=accepted,

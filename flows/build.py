@@ -23,20 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotation.rules import review_samples
 from catalog import Catalog
-from catalog.card import CardContext, card_context
-from catalog.publish import run_outcomes
-from catalog.release import (
-    ReleaseExistsError,
-    content_fingerprint,
-    existing_fingerprint,
-    write_release,
-)
+from catalog.publish import publish_run
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, image_key, render_requests
 from flows.collection_stage import add_to_summary, collection_stage
 from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.ocr_stage import run_ocr
+from flows.preflight import select_scenarios
 from flows.review_stage import Rerender, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
@@ -54,7 +48,6 @@ from schemas.records import (
     Sample,
     Scenario,
 )
-from schemas.taxonomy import load_taxonomy
 from schemas.variants import COLLECTION_VARIANTS, SD_VARIANTS
 
 console = Console(stderr=True)
@@ -68,6 +61,13 @@ class ImageStageResult:
     errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
     drawn: int = 0
     reused: int = 0
+
+    def absorb(self, other: ImageStageResult) -> None:
+        self.images.update(other.images)
+        self.by_key.update(other.by_key)
+        self.errors.update(other.errors)
+        self.drawn += other.drawn
+        self.reused += other.reused
 
 
 def _progress() -> Progress:
@@ -94,13 +94,7 @@ def config_sha256(config: BuildConfig) -> str:
 
 @task(name="plan", **STAGE)
 def plan_scenarios(config: BuildConfig) -> list[Scenario]:
-    taxonomy = load_taxonomy(config.taxonomy)
-    if not config.scenarios:
-        return list(taxonomy.scenarios)
-    try:
-        return [taxonomy.scenario(slug) for slug in config.scenarios]
-    except KeyError as exc:
-        raise ConfigError(f"scenarios: {exc.args[0]}") from None
+    return select_scenarios(config)
 
 
 @task(name="questions", **STAGE)
@@ -185,7 +179,7 @@ def sd_stage(
 ) -> ImageStageResult:
     """SD chunk tasks over `runner`; SD+TYPO composites are drawn here from the fetched images."""
     from generators.sd_images import SDJob
-    from typography import compose_sd_typo
+    from typography import TypographyError, compose_sd_typo
 
     store = ArtifactStore.from_config(config.runner)
 
@@ -211,13 +205,17 @@ def sd_stage(
         result.reused += int(not outcome.generated)
         if "sd_typo" in config.variants:
             store.fetch(artifacts, [outcome.image])
-            composite = compose_sd_typo(
-                artifacts / outcome.image.path,
-                phrase,
-                artifacts,
-                preset=config.render.sd_typo_preset,
-                compress_level=config.render.png_compress_level,
-            )
+            try:
+                composite = compose_sd_typo(
+                    artifacts / outcome.image.path,
+                    phrase,
+                    artifacts,
+                    preset=config.render.sd_typo_preset,
+                    compress_level=config.render.png_compress_level,
+                )
+            except TypographyError as exc:  # the phrase cannot fit: reject, keep going
+                result.errors[composite_key] = str(exc)
+                continue
             store.put(artifacts, [composite])
             result.images[composite.image_id] = composite
             result.by_key[composite_key] = [composite.image_id]
@@ -256,59 +254,25 @@ def _scenario_names(scenarios: list[Scenario]) -> dict[str, str]:
     return {s.slug: s.name for s in scenarios}
 
 
-def _card_context(
-    config: BuildConfig,
-    run_id: str,
-    images: dict[str, ImageRecord],
-    release_path: Path,
-) -> CardContext:
-    return card_context(config, run_id, images, load_path=str(release_path))
-
-
 @dataclass
 class PublishOutcome:
     release: ReleaseRecord | None
     path: Path
-    status: str  # "published" | "unchanged" | "empty"
+    status: str  # "published" | "unchanged" | "empty" | "pending_review"
 
 
 @task(name="publish", **STAGE)
 def publish_stage(
-    config: BuildConfig,
-    samples: list[Sample],
-    images: dict[str, ImageRecord],
-    scenarios: list[Scenario],
-    artifacts: Path,
-    run_id: str,
+    config: BuildConfig, samples: list[Sample], artifacts: Path, run_id: str
 ) -> PublishOutcome:
-    releases_dir = artifacts / "releases"
-    final = releases_dir / config.release.name / config.release.version
-    accepted = [s for s in samples if s.status == "accepted"]
-    if not accepted:
+    """Release the run's accepted samples as recorded in the catalog (the same path as
+    `safetyforge publish --run`); identical content under an existing version is a no-op."""
+    final = artifacts / "releases" / config.release.name / config.release.version
+    if not any(s.status == "accepted" for s in samples):
         return PublishOutcome(None, final, "empty")
-    fingerprint = content_fingerprint(accepted, images)
-    if final.exists():
-        if existing_fingerprint(final) == fingerprint:
-            return PublishOutcome(None, final, "unchanged")
-        raise ReleaseExistsError(
-            f"release {config.release.name} {config.release.version} exists at {final} with different "
-            "content; versions are immutable: set release.version (e.g. --set release.version=0.2.0)"
-        )
-    # The flow recorded this run's questions, key phrases, samples and reviews before publishing.
-    with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
-        outcomes = run_outcomes(catalog, run_id)
-    record = write_release(
-        samples=accepted,
-        images=images,
-        artifacts_dir=artifacts,
-        releases_dir=releases_dir,
-        config=config,
-        run_id=run_id,
-        scenario_names=_scenario_names(scenarios),
-        card_context=_card_context(config, run_id, images, final),
-        outcomes=outcomes,
-    )
-    return PublishOutcome(record, final, "published")
+    with Catalog(artifacts / "catalog.duckdb") as catalog:
+        result = publish_run(catalog, run_id, releases_dir=artifacts / "releases")
+    return PublishOutcome(result.release, Path(result.path), result.status)
 
 
 def _apply_decisions(samples: list[Sample], decisions: list[ReviewDecision]) -> None:
@@ -406,12 +370,7 @@ def make_images(
         images = render_stage(cfg, extractions, artifacts, runner)
         if any(v in SD_VARIANTS for v in variants):
             gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
-            sd = sd_stage(cfg, extractions, artifacts, runner, gpu_limit)
-            images.images.update(sd.images)
-            images.by_key.update(sd.by_key)
-            images.errors.update(sd.errors)
-            images.drawn += sd.drawn
-            images.reused += sd.reused
+            images.absorb(sd_stage(cfg, extractions, artifacts, runner, gpu_limit))
     # Review and publish read local files: bring what workers put to a shared store here.
     ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
     return images
@@ -537,9 +496,6 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             )
             return add_to_summary(summary, grounded)
 
-    publish = publish_stage(cfg, samples, images.images, scenarios, artifacts, run_id)
-    if publish.release is not None:
-        with Catalog(catalog_path) as catalog:
-            catalog.upsert("releases", [publish.release])
+    publish = publish_stage(cfg, samples, artifacts, run_id)
     summary = _summary(run_id, questions, extractions, samples, decisions, images, publish, skipped)
     return add_to_summary(summary, grounded)

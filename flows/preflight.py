@@ -6,18 +6,26 @@ from annotation import connect
 from flows.review_stage import label_studio_config
 from generators.providers import make_provider
 from schemas.config import BuildConfig, ConfigError
+from schemas.records import Scenario
 from schemas.taxonomy import load_taxonomy
+
+
+def select_scenarios(config: BuildConfig) -> list[Scenario]:
+    """The config's scenarios in the order named (all of the taxonomy when none are); an
+    unknown slug is a ConfigError listing the known ones."""
+    taxonomy = load_taxonomy(config.taxonomy)
+    if not config.scenarios:
+        return list(taxonomy.scenarios)
+    try:
+        return [taxonomy.scenario(slug) for slug in config.scenarios]
+    except KeyError as exc:
+        raise ConfigError(f"scenarios: {exc.args[0]}") from None
 
 
 def preflight(config: BuildConfig) -> None:
     """Raise ConfigError (bad taxonomy or scenario), LLMFatalError (e.g. no API key) or
     ReviewUnavailable (review.mode label-studio with the server down or the token refused)."""
-    taxonomy = load_taxonomy(config.taxonomy)
-    for slug in config.scenarios:
-        try:
-            taxonomy.scenario(slug)
-        except KeyError as exc:
-            raise ConfigError(f"scenarios: {exc.args[0]}") from None
+    select_scenarios(config)
     make_provider(config.llm)
     if config.review.mode == "label-studio":
         connect(label_studio_config(config))
