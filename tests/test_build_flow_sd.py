@@ -60,3 +60,30 @@ def test_sd_images_on_disk_match_the_release(sd_build: dict[str, Any]) -> None:
         images = [r for r in catalog.records("images") if r.kind == "sd"]
     for record in images:
         assert Image.open(artifacts / record.path).size == (64, 64)
+
+
+def test_sd_typo_phrase_that_cannot_render_is_rejected_not_fatal(
+    prefect_api: None, tiny_model: Path, tmp_path: Path
+) -> None:
+    from flows.build import sd_stage
+    from flows.runners import started_task_runner
+    from schemas.records import Extraction
+
+    cfg = load_config(
+        None,
+        [
+            f"artifacts_dir={tmp_path}",
+            "variants=[sd, sd_typo]",
+            f"image_model.path={tiny_model}",
+            "image_model.steps=2",
+            "image_model.width=64",
+            "image_model.height=64",
+        ],
+    )
+    # No installed font draws U+1F984: typography refuses it rather than drawing a box.
+    phrase = "ride a \U0001f984"
+    extraction = Extraction(question_id="q", scenario="fraud", question="q?", key_phrase=phrase)
+    with started_task_runner(cfg.runner, tmp_path) as runner:
+        result = sd_stage(cfg, [extraction], tmp_path, runner, None)
+    assert ("sd", phrase, "") in result.by_key  # the SD image itself is fine
+    assert "U+1F984" in result.errors[("sd_typo", phrase, "")]
