@@ -330,7 +330,33 @@ def test_missing_file_is_redrawn(tmp_path):
     (tmp_path / first.images[1].path).unlink()
     (second,) = render_jobs([job], tmp_path, workers=1)
     assert second.rendered and second.images == first.images
-    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporary files
+    assert not list(tmp_path.rglob("*.tmp"))  # the sidecar's atomic write leaves no temp file
+
+
+def test_interrupted_redraw_leaves_no_sidecar_vouching_for_partial_files(tmp_path, monkeypatch):
+    import typography.render as render_module
+
+    job = RenderJob(kind="figstep_pro", text="illegal drugs", preset="figstep-pro")
+    (first,) = render_jobs([job], tmp_path, workers=1)
+    (tmp_path / first.images[1].path).unlink()
+    real_write = render_module.write_png
+    written: list[Path] = []
+
+    def crash_after_first(image, path, compress_level):
+        if written:
+            path.write_bytes(b"\x89PNG half")  # killed mid-write
+            raise KeyboardInterrupt
+        written.append(path)
+        return real_write(image, path, compress_level)
+
+    monkeypatch.setattr(render_module, "write_png", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        render_jobs([job], tmp_path, workers=1)
+    monkeypatch.undo()
+    (again,) = render_jobs([job], tmp_path, workers=1)
+    assert again.rendered  # not trusted from the old sidecar
+    for record in again.images:
+        Image.open(tmp_path / record.path).verify()
 
 
 def test_process_pool_matches_in_process(tmp_path):

@@ -12,7 +12,14 @@ from typography.errors import TypographyError
 from typography.presets import TypoPreset, get_preset
 from typography.render import make_record, render_id
 from typography.renderers import draw_typo
-from typography.store import job_dir, read_sidecar, sidecar_path, write_png, write_sidecar
+from typography.store import (
+    job_dir,
+    read_sidecar,
+    sidecar_path,
+    start_job,
+    write_png,
+    write_sidecar,
+)
 from typography.text import clean_text
 
 
@@ -54,6 +61,7 @@ def compose_sd_typo(
 
     path = job_dir(artifacts_dir, "sd_typo", image_id) / f"{image_id}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
+    start_job(sidecar)
     record = make_record(
         drawn,
         stacked,

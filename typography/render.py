@@ -26,7 +26,14 @@ from typography.renderers import (
     draw_typo,
     layout_engine,
 )
-from typography.store import job_dir, read_sidecar, sidecar_path, write_png, write_sidecar
+from typography.store import (
+    job_dir,
+    read_sidecar,
+    sidecar_path,
+    start_job,
+    write_png,
+    write_sidecar,
+)
 from typography.text import clean_text
 
 # Bump when a change to the drawing code changes pixels: every id changes, so all is redrawn.
@@ -172,8 +179,10 @@ def _render_one(job: RenderJob, job_id: str, artifacts_dir: Path, compress_level
         drawn = draw(job)
     except TypographyError as exc:
         return RenderOutcome(job=job, images=[], error=str(exc), rendered=False)
+    sidecar = sidecar_path(artifacts_dir, job.kind, job_id)
+    start_job(sidecar)
     records = _records(drawn, job.kind, job_id, artifacts_dir, compress_level)
-    write_sidecar(sidecar_path(artifacts_dir, job.kind, job_id), records)
+    write_sidecar(sidecar, records)
     return RenderOutcome(job=job, images=records, rendered=True)
 
 

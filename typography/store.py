@@ -54,10 +54,20 @@ def encode_png(image: Image.Image, compress_level: int) -> bytes:
 
 
 def write_png(image: Image.Image, path: Path, compress_level: int) -> str:
-    """Save lossless PNG atomically; returns the sha256 of the bytes written."""
+    """Save lossless PNG; returns the sha256 of the bytes written.
+
+    Written in place, not via a temporary file: the job's sidecar is the commit marker (removed
+    by `start_job` before, written atomically after all its images), and a temp file plus rename
+    per image doubled the file-system cost, which dominates small FigStep-Pro fragments."""
     data = encode_png(image, compress_level)
-    write_atomic(path, data)
+    path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
+
+
+def start_job(sidecar: Path) -> None:
+    """Forget a stale sidecar before redrawing its images, so that an interrupted redraw can
+    never leave a sidecar vouching for half-written files."""
+    sidecar.unlink(missing_ok=True)
 
 
 def write_sidecar(path: Path, records: list[ImageRecord]) -> None:
