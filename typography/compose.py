@@ -60,7 +60,6 @@ def compose_sd_typo(
     stacked.paste(typo, (0, sd.height))
 
     path = job_dir(artifacts_dir, "sd_typo", image_id) / f"{image_id}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
     start_job(sidecar)
     record = make_record(
         drawn,

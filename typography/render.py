@@ -135,7 +135,6 @@ def _records(
 ) -> list[ImageRecord]:
     """Write the drawn images and return their records (the caller writes the sidecar)."""
     folder = job_dir(artifacts_dir, kind, job_id)
-    folder.mkdir(parents=True, exist_ok=True)
     fragments = kind == "figstep_pro"
     records = []
     for number, (image, text) in enumerate(zip(drawn.images, drawn.texts, strict=True)):

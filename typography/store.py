@@ -60,7 +60,11 @@ def write_png(image: Image.Image, path: Path, compress_level: int) -> str:
     by `start_job` before, written atomically after all its images), and a temp file plus rename
     per image doubled the file-system cost, which dominates small FigStep-Pro fragments."""
     data = encode_png(image, compress_level)
-    path.write_bytes(data)
+    try:
+        path.write_bytes(data)
+    except FileNotFoundError:  # first file of its folder: a mkdir per image costs a syscall each
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
 
