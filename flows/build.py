@@ -36,12 +36,14 @@ from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
+from generators.llm_summary import summarize_llm
 from generators.providers import make_provider
 from generators.questions import QuestionsResult, generate_questions
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import (
     Extraction,
     ImageRecord,
+    LLMCall,
     ReleaseRecord,
     ReviewDecision,
     RunRecord,
@@ -290,8 +292,9 @@ def _summary(
     images: ImageStageResult,
     publish: PublishOutcome,
     skipped_variants: list[str],
+    calls: list[LLMCall],
 ) -> dict[str, Any]:
-    calls = questions.calls + extractions.calls
+    llm = summarize_llm(calls)
     rejections: Counter[str] = Counter()
     for q in questions.questions:
         if q.status == "rejected":
@@ -312,11 +315,14 @@ def _summary(
         "samples_accepted": sum(s.status == "accepted" for s in samples),
         "samples_rejected": sum(s.status == "rejected" for s in samples),
         "shortfall": questions.shortfall,
-        "llm_requests": sum(not c.cached for c in calls),
-        "llm_cache_hits": sum(c.cached for c in calls),
-        "llm_retries": sum(c.retries for c in calls),
-        "tokens_in": sum(c.tokens_in for c in calls if not c.cached),
-        "tokens_out": sum(c.tokens_out for c in calls if not c.cached),
+        "llm_requests": llm.requests,
+        "llm_cache_hits": llm.cache_hits,
+        "llm_retries": llm.retries,
+        "llm_errors": llm.errors,
+        "llm_latency_p50_s": llm.latency_p50_s,
+        "llm_latency_p95_s": llm.latency_p95_s,
+        "tokens_in": llm.tokens_in,
+        "tokens_out": llm.tokens_out,
         "images_drawn": images.drawn,
         "images_reused": images.reused,
         "rejections": dict(rejections.most_common()),
@@ -433,7 +439,8 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:
-        catalog.upsert("llm_calls", questions.calls + extractions.calls + grounded.calls)
+        all_calls = questions.calls + extractions.calls + grounded.calls
+        catalog.upsert("llm_calls", all_calls)
         catalog.replace_run_rows("questions", run_id, questions.questions + grounded.questions)
         catalog.replace_run_rows(
             "extractions", run_id, extractions.extractions + grounded.extractions
@@ -476,6 +483,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("samples", run_id, samples)
         catalog.replace_run_rows("reviews", run_id, decisions)
 
+    complete = True
     if cfg.review.mode == "label-studio":
         samples, complete = _human_review(
             cfg,
@@ -488,14 +496,12 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             catalog_path,
             lambda fixed: _rerender(cfg, fixed, variants, artifacts, limits),
         )
-        if not complete:
-            final = artifacts / "releases" / cfg.release.name / cfg.release.version
-            publish = PublishOutcome(None, final, "pending_review")
-            summary = _summary(
-                run_id, questions, extractions, samples, decisions, images, publish, skipped
-            )
-            return add_to_summary(summary, grounded)
-
-    publish = publish_stage(cfg, samples, artifacts, run_id)
-    summary = _summary(run_id, questions, extractions, samples, decisions, images, publish, skipped)
+    if complete:
+        publish = publish_stage(cfg, samples, artifacts, run_id)
+    else:
+        final = artifacts / "releases" / cfg.release.name / cfg.release.version
+        publish = PublishOutcome(None, final, "pending_review")
+    summary = _summary(
+        run_id, questions, extractions, samples, decisions, images, publish, skipped, all_calls
+    )
     return add_to_summary(summary, grounded)

@@ -119,10 +119,10 @@ def collection_stage(
 
 
 def add_to_summary(summary: dict[str, Any], result: CollectionStageResult) -> dict[str, Any]:
-    """The run summary with the collection stage's work and rejections counted in."""
+    """The run summary with the collection stage's images and rejections counted in (its LLM
+    calls are in the summary's LLM figures already)."""
     if not result.ran:
         return summary
-    made = [c for c in result.calls if not c.cached]
     rejections: Counter[str] = Counter(summary["rejections"])
     for question in result.questions:
         if question.status == "rejected":
@@ -132,11 +132,6 @@ def add_to_summary(summary: dict[str, Any], result: CollectionStageResult) -> di
         rejections[f"grounded request: {reason}"] += 1
     return summary | {
         "questions_accepted": summary["questions_accepted"] + len(result.extractions),
-        "llm_requests": summary["llm_requests"] + len(made),
-        "llm_cache_hits": summary["llm_cache_hits"] + len(result.calls) - len(made),
-        "llm_retries": summary["llm_retries"] + sum(c.retries for c in made),
-        "tokens_in": summary["tokens_in"] + sum(c.tokens_in for c in made),
-        "tokens_out": summary["tokens_out"] + sum(c.tokens_out for c in made),
         "rejections": dict(rejections.most_common()),
         "collection_images": len(result.images),
         "collection_imported": result.imported,

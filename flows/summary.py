@@ -38,7 +38,9 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
     )
     console.print(
         f"LLM: {summary['llm_requests']} requests, {summary['llm_cache_hits']} cache hits, "
-        f"{summary['llm_retries']} retries, tokens {summary['tokens_in']} in / {summary['tokens_out']} out; "
+        f"{summary['llm_retries']} retries, {summary['llm_errors']} errors, "
+        f"latency p50 {summary['llm_latency_p50_s']:.2f} s / p95 {summary['llm_latency_p95_s']:.2f} s, "
+        f"tokens {summary['tokens_in']} in / {summary['tokens_out']} out; "
         f"images: {summary['images_drawn']} drawn, {summary['images_reused']} reused"
     )
     if "collection_images" in summary:
