@@ -7,11 +7,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from catalog import Catalog
 from catalog.card import CardContext, card_context
+from catalog.release import write_release
 from schemas.config import BuildConfig
 from schemas.records import (
     Extraction,
@@ -19,6 +21,7 @@ from schemas.records import (
     LLMCall,
     PromptProvenance,
     Question,
+    ReleaseRecord,
     ReviewDecision,
     RunRecord,
     Sample,
@@ -39,6 +42,20 @@ class Inputs:
 
     def context(self, run_id: str = "run-1") -> CardContext:
         return card_context(self.config, run_id, self.images, load_path="path/to/release")
+
+    def write(self, releases: Path, **options: Any) -> ReleaseRecord:
+        """Write these samples as a release under `releases` (options go to write_release)."""
+        return write_release(
+            samples=self.samples,
+            images=self.images,
+            artifacts_dir=self.artifacts,
+            releases_dir=releases,
+            config=self.config,
+            run_id="run-1",
+            scenario_names=SCENARIOS,
+            card_context=self.context(),
+            **options,
+        )
 
 
 def write_png(artifacts: Path, seed: str, kind: str = "typo") -> ImageRecord:

@@ -9,10 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from release_data import SCENARIOS, make_inputs
+from release_data import make_inputs
 
 from catalog.hub import HubError, hub_api_from_env, push_release
-from catalog.release import write_release
 
 SECRET = "hf_secretTOKEN0123456789abcdef"
 
@@ -53,17 +52,7 @@ class RecordingHfApi:
 def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hub")
     inputs = make_inputs(root / "artifacts")
-    record = write_release(
-        samples=inputs.samples,
-        images=inputs.images,
-        artifacts_dir=inputs.artifacts,
-        releases_dir=root / "releases",
-        config=inputs.config,
-        run_id="run-1",
-        scenario_names=SCENARIOS,
-        card_context=inputs.context(),
-        version="1.2.0",
-    )
+    record = inputs.write(root / "releases", version="1.2.0")
     return Path(record.path)
 
 

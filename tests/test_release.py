@@ -21,7 +21,6 @@ from catalog.release import (
     ShardPolicy,
     next_version,
     verify_release,
-    write_release,
 )
 from schemas.records import ReleaseRecord, sample_id
 
@@ -32,19 +31,7 @@ OUTCOMES = [
 
 
 def publish(inputs: Inputs, releases: Path, version: str, **kwargs) -> ReleaseRecord:
-    return write_release(
-        samples=inputs.samples,
-        images=inputs.images,
-        artifacts_dir=inputs.artifacts,
-        releases_dir=releases,
-        config=inputs.config,
-        run_id="run-1",
-        scenario_names=SCENARIOS,
-        card_context=inputs.context(),
-        outcomes=OUTCOMES,
-        version=version,
-        **kwargs,
-    )
+    return inputs.write(releases, outcomes=OUTCOMES, version=version, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -4,24 +4,12 @@
 from pathlib import Path
 
 import datasets
-from release_data import SCENARIOS, make_inputs
-
-from catalog.release import write_release
+from release_data import make_inputs
 
 
 def _release(root: Path, questions: int) -> Path:
     inputs = make_inputs(root / "artifacts", questions_per_scenario=questions)
-    record = write_release(
-        samples=inputs.samples,
-        images=inputs.images,
-        artifacts_dir=inputs.artifacts,
-        releases_dir=root / "releases",
-        config=inputs.config,
-        run_id="run",
-        scenario_names=SCENARIOS,
-        card_context=inputs.context(),
-    )
-    return Path(record.path)
+    return Path(inputs.write(root / "releases").path)
 
 
 def test_same_version_elsewhere_loads_its_own_rows(tmp_path: Path) -> None:
