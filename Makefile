@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTHON ?= python3
 
-.PHONY: help install system-deps demo test lint format clean label-studio label-studio-install
+.PHONY: help install system-deps test-deps demo test lint format clean label-studio label-studio-install
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 system-deps:  ## Install fonts and tesseract from Debian where missing
 	@bash scripts/install_system_deps.sh
 
+test-deps:  ## Also install chromium (headless test of the Label Studio page)
+	@bash scripts/install_system_deps.sh --with-browser
+
 install: $(STAMP) system-deps  ## Create .venv and install everything the project needs
 
 demo: install  ## Build the quickstart benchmark (offline: no API key, GPU or server)
@@ -31,7 +34,7 @@ lint: install  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint label-studio-install  ## Install, lint and run the whole test suite
+test: install test-deps lint label-studio-install  ## Install, lint and run the whole test suite
 	$(BIN)/pytest -q
 
 format: install  ## Apply ruff formatting and safe fixes

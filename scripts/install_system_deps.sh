@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages SafetyForge needs (fonts for the reference renderers, tesseract for
 # OCR checks) where they are missing. Safe to run repeatedly; prints what it cannot do and why.
+#   --with-browser  also Debian chromium, for the headless test of the Label Studio page (make test)
 set -uo pipefail
 
 declare -A CHECKS=(
@@ -10,8 +11,10 @@ declare -A CHECKS=(
   [fonts-noto-core]=/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [tesseract-ocr]=/usr/bin/tesseract
-  [chromium]=/usr/bin/chromium  # headless browser test of the Label Studio review page
 )
+if [[ "${1:-}" == "--with-browser" ]]; then
+  CHECKS[chromium]=/usr/bin/chromium
+fi
 
 missing=()
 for pkg in "${!CHECKS[@]}"; do
