@@ -59,17 +59,20 @@ def build_samples(
                 if variant == "text_only"
                 else images.get(image_key(variant, extraction, config), [])
             )
-            samples.append(
-                Sample(
-                    sample_id=sample_id(extraction.question_id, variant),
-                    question_id=extraction.question_id,
-                    scenario=extraction.scenario,
-                    variant=variant,  # type: ignore[arg-type]
-                    question=extraction.question,
-                    key_phrase=extraction.key_phrase,
-                    phrase_type=extraction.phrase_type,
-                    prompt=variant_prompt(variant, prompt_fields(extraction, len(image_ids))),
-                    image_ids=image_ids,
-                )
-            )
+            samples.append(make_sample(extraction, variant, image_ids))
     return samples
+
+
+def make_sample(extraction: Extraction, variant: str, image_ids: list[str]) -> Sample:
+    """The sample of one question in one variant, with the exact prompt for its images."""
+    return Sample(
+        sample_id=sample_id(extraction.question_id, variant),
+        question_id=extraction.question_id,
+        scenario=extraction.scenario,
+        variant=variant,  # type: ignore[arg-type]
+        question=extraction.question,
+        key_phrase=extraction.key_phrase,
+        phrase_type=extraction.phrase_type,
+        prompt=variant_prompt(variant, prompt_fields(extraction, len(image_ids))),
+        image_ids=image_ids,
+    )

@@ -16,13 +16,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from rich.console import Console
 
+from flows.assemble import make_sample
 from flows.limits import paced
 from generators.collection import CollectionError, import_collection
 from generators.grounded import assign_scenarios, generate_grounded_questions
 from generators.llm_cache import ResponseCache
 from generators.providers import make_provider
 from schemas.config import BuildConfig, ConfigError
-from schemas.prompts import variant_prompt
 from schemas.records import (
     Extraction,
     ImageRecord,
@@ -30,7 +30,6 @@ from schemas.records import (
     Question,
     Sample,
     Scenario,
-    sample_id,
 )
 from schemas.variants import COLLECTION_VARIANTS
 
@@ -55,20 +54,7 @@ def natural_samples(
     extractions: list[Extraction], image_of: dict[str, str], variant: str = "natural"
 ) -> list[Sample]:
     """One sample per grounded question: its source image and the question as the prompt."""
-    return [
-        Sample(
-            sample_id=sample_id(e.question_id, variant),
-            question_id=e.question_id,
-            scenario=e.scenario,
-            variant=variant,  # type: ignore[arg-type]
-            question=e.question,
-            key_phrase=e.key_phrase,
-            phrase_type=e.phrase_type,
-            prompt=variant_prompt(variant, e.model_dump()),
-            image_ids=[image_of[e.question_id]],
-        )
-        for e in extractions
-    ]
+    return [make_sample(e, variant, [image_of[e.question_id]]) for e in extractions]
 
 
 @task(name="collection", cache_policy=NO_CACHE, persist_result=False)
