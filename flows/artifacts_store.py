@@ -2,7 +2,7 @@
 
 Files keep their relative path ("images/typo/ab/<id>.png") under the store as under the
 artifacts folder. Workers draw into a local staging folder with the stage code unchanged (atomic
-temp + rename on a local disk, sidecars for the cache), then `put` what they drew; the flow
+temp + rename on a local disk, ledgers for the cache), then `put` what they drew; the flow
 `fetch`es what the run uses into its artifacts folder before review and publish, so the release
 writer and Label Studio keep reading local files. The artifacts folder is thus a local cache of
 the store. With no store configured the store *is* the artifacts folder: staging happens in

@@ -181,12 +181,13 @@ def sd_stage(
 ) -> ImageStageResult:
     """SD chunk tasks over `runner`; SD+TYPO composites are drawn here from the fetched images."""
     from generators.sd_images import SDJob
-    from typography import TypographyError, compose_sd_typo
+    from typography import Ledger, TypographyError, compose_sd_typo
 
     store = ArtifactStore.from_config(config.runner)
 
     result = ImageStageResult()
     phrases = list(dict.fromkeys(e.key_phrase for e in extractions))
+    composites = Ledger(artifacts, "sd_typo")
     jobs = [SDJob(sample_key=phrase, key_phrase=phrase) for phrase in phrases]
     with _progress() as progress:
         bar = progress.add_task("Stable Diffusion", total=len(jobs))
@@ -214,6 +215,7 @@ def sd_stage(
                     artifacts,
                     preset=config.render.sd_typo_preset,
                     compress_level=config.render.png_compress_level,
+                    ledger=composites,
                 )
             except TypographyError as exc:  # the phrase cannot fit: reject, keep going
                 result.errors[composite_key] = str(exc)

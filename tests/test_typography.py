@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from pathlib import Path
 
@@ -330,33 +331,58 @@ def test_missing_file_is_redrawn(tmp_path):
     (tmp_path / first.images[1].path).unlink()
     (second,) = render_jobs([job], tmp_path, workers=1)
     assert second.rendered and second.images == first.images
-    assert not list(tmp_path.rglob("*.tmp"))  # the sidecar's atomic write leaves no temp file
+    assert not list(tmp_path.rglob("*.tmp"))  # the atomic redraw leaves no temp file
 
 
-def test_interrupted_redraw_leaves_no_sidecar_vouching_for_partial_files(tmp_path, monkeypatch):
-    import typography.render as render_module
-
+def test_interrupted_redraw_leaves_no_torn_file_the_ledger_trusts(tmp_path, monkeypatch):
     job = RenderJob(kind="figstep_pro", text="illegal drugs", preset="figstep-pro")
     (first,) = render_jobs([job], tmp_path, workers=1)
     (tmp_path / first.images[1].path).unlink()
-    real_write = render_module.write_png
-    written: list[Path] = []
+    real_replace = os.replace
+    renamed: list[str] = []
 
-    def crash_after_first(image, path, compress_level):
-        if written:
-            path.write_bytes(b"\x89PNG half")  # killed mid-write
-            raise KeyboardInterrupt
-        written.append(path)
-        return real_write(image, path, compress_level)
+    def killed_before_second_rename(src, dst):
+        renamed.append(str(dst))
+        if len(renamed) == 2:
+            raise KeyboardInterrupt  # killed after writing a temporary file, before its rename
+        real_replace(src, dst)
 
-    monkeypatch.setattr(render_module, "write_png", crash_after_first)
+    monkeypatch.setattr(os, "replace", killed_before_second_rename)
     with pytest.raises(KeyboardInterrupt):
         render_jobs([job], tmp_path, workers=1)
     monkeypatch.undo()
+    assert len(renamed) == 2  # the redraw wrote through temp + rename, not in place
+    for record in first.images:  # every file the ledger names is absent or whole
+        if (tmp_path / record.path).exists():
+            Image.open(tmp_path / record.path).verify()
     (again,) = render_jobs([job], tmp_path, workers=1)
-    assert again.rendered  # not trusted from the old sidecar
-    for record in again.images:
-        Image.open(tmp_path / record.path).verify()
+    assert again.rendered and again.images == first.images
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_torn_ledger_line_redraws_only_its_job(tmp_path):
+    jobs = [RenderJob(kind="typo", text=t, preset="mmsb-typo") for t in ("one", "two", "three")]
+    render_jobs(jobs, tmp_path, workers=1)
+    (ledger,) = (tmp_path / "images/typo/_ledger").glob("*.jsonl")
+    data = ledger.read_bytes()
+    ledger.write_bytes(data[: len(data) - 40])  # killed while appending the last job's line
+    again = render_jobs(jobs, tmp_path, workers=1)
+    assert [o.rendered for o in again] == [False, False, True]
+
+
+def test_ledger_files_are_merged_when_many_processes_wrote(tmp_path):
+    jobs = [RenderJob(kind="typo", text=f"phrase {n}", preset="mmsb-typo") for n in range(70)]
+    first = render_jobs(jobs, tmp_path, workers=1)
+    folder = tmp_path / "images/typo/_ledger"
+    (single,) = folder.glob("*.jsonl")
+    lines = single.read_bytes().splitlines(keepends=True)
+    for n, line in enumerate(lines):  # as if each job had been drawn by its own process
+        (folder / f"worker-{n}.jsonl").write_bytes(line)
+    single.unlink()
+    assert [o.images for o in render_jobs(jobs, tmp_path, workers=1)] == [o.images for o in first]
+    (merged,) = folder.glob("*.jsonl")
+    assert len(merged.read_bytes().splitlines()) == len(jobs)
+    assert not any(o.rendered for o in render_jobs(jobs, tmp_path, workers=1))
 
 
 def test_process_pool_matches_in_process(tmp_path):

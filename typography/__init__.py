@@ -9,10 +9,12 @@ from typography.errors import TypographyError
 from typography.ocr import FragmentOcrResult, OcrResult, ocr_check, ocr_check_fragments
 from typography.presets import PRESETS
 from typography.render import RenderJob, RenderOutcome, render_jobs, render_preview
+from typography.store import Ledger
 
 __all__ = [
     "PRESETS",
     "FragmentOcrResult",
+    "Ledger",
     "OcrResult",
     "RenderJob",
     "RenderOutcome",

@@ -12,14 +12,7 @@ from typography.errors import TypographyError
 from typography.presets import TypoPreset, get_preset
 from typography.render import make_record, render_id
 from typography.renderers import draw_typo
-from typography.store import (
-    job_dir,
-    read_sidecar,
-    sidecar_path,
-    start_job,
-    write_png,
-    write_sidecar,
-)
+from typography.store import Ledger, job_dir, write_png
 from typography.text import clean_text
 
 
@@ -30,10 +23,12 @@ def compose_sd_typo(
     *,
     preset: str = "sd-typo",
     compress_level: int = 1,
+    ledger: Ledger | None = None,
 ) -> ImageRecord:
     """SD image on top, typography of `key_phrase` below; the SD image is resized (Lanczos) to
     the typography width when they differ. Cached by the SD image's bytes and the render inputs.
-    Raises TypographyError when the phrase cannot be rendered or the preset is not a typo one."""
+    Raises TypographyError when the phrase cannot be rendered or the preset is not a typo one.
+    Pass one `Ledger(artifacts_dir, "sd_typo")` for a batch of calls, so it is read once."""
     artifacts_dir = Path(artifacts_dir)
     chosen = get_preset(preset)
     if not isinstance(chosen, TypoPreset):
@@ -43,8 +38,8 @@ def compose_sd_typo(
     image_id = stable_id(
         "sd_typo", sd_sha, render_id("typo", text, chosen, chosen.font_names), length=24
     )
-    sidecar = sidecar_path(artifacts_dir, "sd_typo", image_id)
-    cached = read_sidecar(sidecar, artifacts_dir)
+    ledger = ledger or Ledger(artifacts_dir, "sd_typo")
+    cached = ledger.lookup(image_id)
     if cached is not None:
         return cached[0]
 
@@ -60,7 +55,6 @@ def compose_sd_typo(
     stacked.paste(typo, (0, sd.height))
 
     path = job_dir(artifacts_dir, "sd_typo", image_id) / f"{image_id}.png"
-    start_job(sidecar)
     record = make_record(
         drawn,
         stacked,
@@ -68,7 +62,7 @@ def compose_sd_typo(
         kind="sd_typo",
         text=text,
         path=path.relative_to(artifacts_dir).as_posix(),
-        sha256=write_png(stacked, path, compress_level),
+        sha256=write_png(stacked, path, compress_level, atomic=ledger.known(image_id)),
         compress_level=compress_level,
         extra={
             "sd_image_sha256": sd_sha,
@@ -77,5 +71,5 @@ def compose_sd_typo(
             "typo_top": sd.height,
         },
     )
-    write_sidecar(sidecar, [record])
+    ledger.append(image_id, [record])
     return record

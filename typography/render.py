@@ -26,14 +26,7 @@ from typography.renderers import (
     draw_typo,
     layout_engine,
 )
-from typography.store import (
-    job_dir,
-    read_sidecar,
-    sidecar_path,
-    start_job,
-    write_png,
-    write_sidecar,
-)
+from typography.store import Ledger, job_dir, write_png
 from typography.text import clean_text
 
 # Bump when a change to the drawing code changes pixels: every id changes, so all is redrawn.
@@ -131,9 +124,9 @@ def make_record(
 
 
 def _records(
-    drawn: Drawn, kind: str, job_id: str, artifacts_dir: Path, compress_level: int
+    drawn: Drawn, kind: str, job_id: str, artifacts_dir: Path, compress_level: int, redraw: bool
 ) -> list[ImageRecord]:
-    """Write the drawn images and return their records (the caller writes the sidecar)."""
+    """Write the drawn images and return their records (the caller appends the ledger line)."""
     folder = job_dir(artifacts_dir, kind, job_id)
     fragments = kind == "figstep_pro"
     records = []
@@ -155,7 +148,7 @@ def _records(
                 kind="figstep_pro_fragment" if fragments else kind,
                 text=text,
                 path=path.relative_to(artifacts_dir).as_posix(),
-                sha256=write_png(image, path, compress_level),
+                sha256=write_png(image, path, compress_level, atomic=redraw),
                 compress_level=compress_level,
                 extra=extra,
             )
@@ -173,19 +166,22 @@ def _plan(job: RenderJob) -> tuple[str | None, str | None]:
     return render_id(job.kind, text, preset, preset.font_names), None
 
 
-def _render_one(job: RenderJob, job_id: str, artifacts_dir: Path, compress_level: int):
+def _render_one(
+    job: RenderJob, job_id: str, artifacts_dir: Path, compress_level: int, redraw: bool
+) -> RenderOutcome:
     try:
         drawn = draw(job)
     except TypographyError as exc:
         return RenderOutcome(job=job, images=[], error=str(exc), rendered=False)
-    sidecar = sidecar_path(artifacts_dir, job.kind, job_id)
-    start_job(sidecar)
-    records = _records(drawn, job.kind, job_id, artifacts_dir, compress_level)
-    write_sidecar(sidecar, records)
+    records = _records(drawn, job.kind, job_id, artifacts_dir, compress_level, redraw)
+    Ledger(artifacts_dir, job.kind).append(job_id, records)
     return RenderOutcome(job=job, images=records, rendered=True)
 
 
-def _render_star(args: tuple[RenderJob, str, Path, int]) -> RenderOutcome:
+_Args = tuple[RenderJob, str, Path, int, bool]
+
+
+def _render_star(args: _Args) -> RenderOutcome:
     return _render_one(*args)
 
 
@@ -199,7 +195,7 @@ def render_jobs(
 ) -> list[RenderOutcome]:
     """Render every job (files under artifacts_dir) and return outcomes in job order.
 
-    Jobs whose sidecar and images exist are read back, not drawn (rendered=False). The rest run
+    Jobs in the ledger whose images exist are read back, not drawn (rendered=False). The rest run
     over `workers` processes (0: one per CPU core; 1: in this process), each writing its files
     as it goes, so memory stays flat. `progress(n)` is called as jobs complete, n at a time.
     A bad preset name or a missing main font raises TypographyError before anything is drawn;
@@ -207,14 +203,12 @@ def render_jobs(
     """
     artifacts_dir = Path(artifacts_dir)
     outcomes: list[RenderOutcome | None] = [None] * len(jobs)
-    todo: list[tuple[int, tuple[RenderJob, str, Path, int]]] = []
+    todo: list[tuple[int, _Args]] = []
+    ledgers: dict[str, Ledger] = {}
     for index, job in enumerate(jobs):
         job_id, error = _plan(job)
-        records = (
-            None
-            if job_id is None
-            else read_sidecar(sidecar_path(artifacts_dir, job.kind, job_id), artifacts_dir)
-        )
+        ledger = ledgers.setdefault(job.kind, Ledger(artifacts_dir, job.kind))
+        records = None if job_id is None else ledger.lookup(job_id)
         if job_id is None or records is not None:
             outcomes[index] = RenderOutcome(
                 job=job, images=records or [], error=error, rendered=False
@@ -222,7 +216,7 @@ def render_jobs(
             if progress:
                 progress(1)
         else:
-            todo.append((index, (job, job_id, artifacts_dir, compress_level)))
+            todo.append((index, (job, job_id, artifacts_dir, compress_level, ledger.known(job_id))))
     count = workers or os.cpu_count() or 1
     if count == 1 or len(todo) < MIN_JOBS_FOR_POOL:
         results = map(_render_star, (args for _, args in todo))

@@ -1,15 +1,22 @@
-"""Content-addressed image files: ids from render inputs, atomic PNG writes, JSON sidecars.
+"""Content-addressed image files: ids from render inputs, PNG writes, and the render ledger.
 
 Layout under the artifacts directory: images/<kind>/<id[:2]>/<id>.png for one image and
-<id>_<n>.png for FigStep-Pro fragments, plus <id>.json (the sidecar) listing the ImageRecords.
-The sidecar is written last, so its presence means every file of the job is complete.
+<id>_<n>.png for FigStep-Pro fragments. Which jobs are finished is kept in a ledger,
+images/<kind>/_ledger/<host>-<pid>.jsonl: each process appends one line per job once all of its
+images are written, so a line means the job's files are complete. One line per job instead of
+one sidecar file per job: on this project's reference disk, creating a file costs far more than
+appending a line, and small FigStep-Pro fragments are dominated by file creation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
+import socket
 import struct
+import uuid
 import zlib
 from pathlib import Path
 
@@ -17,19 +24,95 @@ import numpy as np
 from PIL import Image
 from pydantic import TypeAdapter
 
+from schemas._base import StrictModel
 from schemas.files import write_atomic
 from schemas.records import ImageRecord
 
-_SIDECAR = TypeAdapter(list[ImageRecord])
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_LEDGER_DIR = "_ledger"
+# Merge the ledger's files into one when a reader finds more than this many (one per process).
+_LEDGER_MAX_FILES = 64
+_JOB_ID = re.compile(rb'^\{"job_id":"([^"]+)"')
+
+
+class LedgerEntry(StrictModel):
+    job_id: str
+    images: list[ImageRecord]
+
+
+_ENTRY = TypeAdapter(LedgerEntry)
 
 
 def job_dir(artifacts_dir: Path, kind: str, job_id: str) -> Path:
     return artifacts_dir / "images" / kind / job_id[:2]
 
 
-def sidecar_path(artifacts_dir: Path, kind: str, job_id: str) -> Path:
-    return job_dir(artifacts_dir, kind, job_id) / f"{job_id}.json"
+class Ledger:
+    """The finished jobs of one image kind under an artifacts directory.
+
+    Read once, lazily, when first asked; `append` records a finished job at once (one write of
+    one line to this process's file, so a killed run keeps every job it finished and at worst
+    loses a torn last line, whose job is then drawn again)."""
+
+    def __init__(self, artifacts_dir: Path, kind: str) -> None:
+        self.artifacts_dir = Path(artifacts_dir)
+        self.folder = self.artifacts_dir / "images" / kind / _LEDGER_DIR
+        self._lines: dict[str, bytes] | None = None
+
+    def _load(self) -> dict[str, bytes]:
+        if self._lines is None:
+            files = sorted(self.folder.glob("*.jsonl")) if self.folder.is_dir() else []
+            lines: dict[str, bytes] = {}
+            for path in files:
+                for line in path.read_bytes().splitlines():
+                    match = _JOB_ID.match(line)
+                    if match:
+                        lines[match.group(1).decode()] = line
+            if len(files) > _LEDGER_MAX_FILES:
+                self._compact(files, lines)
+            self._lines = lines
+        return self._lines
+
+    def _compact(self, files: list[Path], lines: dict[str, bytes]) -> None:
+        # A writer still appending to a merged file may lose lines: those jobs are drawn again.
+        merged = self.folder / f"merged-{uuid.uuid4().hex[:12]}.jsonl"
+        write_atomic(merged, b"".join(line + b"\n" for line in lines.values()))
+        for path in files:
+            if path != merged:
+                path.unlink(missing_ok=True)
+
+    def known(self, job_id: str) -> bool:
+        """True when the ledger has a line for the job (its files may since have gone)."""
+        return job_id in self._load()
+
+    def lookup(self, job_id: str) -> list[ImageRecord] | None:
+        """The job's records when its line is valid and every image it lists exists, else None."""
+        line = self._load().get(job_id)
+        if line is None:
+            return None
+        try:
+            records = _ENTRY.validate_json(line).images
+        except ValueError:
+            return None
+        if not records or not all((self.artifacts_dir / r.path).is_file() for r in records):
+            return None
+        return records
+
+    def append(self, job_id: str, records: list[ImageRecord]) -> None:
+        line = _ENTRY.dump_json(LedgerEntry(job_id=job_id, images=records)) + b"\n"
+        path = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o644)
+        try:
+            os.write(fd, line)  # one write with O_APPEND: lines of processes never interleave
+        finally:
+            os.close(fd)
+        if self._lines is not None:
+            self._lines[job_id] = line.rstrip(b"\n")
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -53,37 +136,20 @@ def encode_png(image: Image.Image, compress_level: int) -> bytes:
     return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
-def write_png(image: Image.Image, path: Path, compress_level: int) -> str:
+def write_png(image: Image.Image, path: Path, compress_level: int, *, atomic: bool) -> str:
     """Save lossless PNG; returns the sha256 of the bytes written.
 
-    Written in place, not via a temporary file: the job's sidecar is the commit marker (removed
-    by `start_job` before, written atomically after all its images), and a temp file plus rename
-    per image doubled the file-system cost, which dominates small FigStep-Pro fragments."""
+    A first draw writes in place: no ledger line vouches for the job until all its files are
+    written, and a temporary file plus rename per image doubles the file-system cost. A redraw
+    (`atomic`: a ledger line already names these files) goes through temp + rename, so a kill
+    can never leave a torn file under a name the ledger trusts."""
     data = encode_png(image, compress_level)
-    try:
-        path.write_bytes(data)
-    except FileNotFoundError:  # first file of its folder: a mkdir per image costs a syscall each
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    if atomic:
+        write_atomic(path, data)
+    else:
+        try:
+            path.write_bytes(data)
+        except FileNotFoundError:  # first file of its folder: no mkdir syscall per image
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
-
-
-def start_job(sidecar: Path) -> None:
-    """Forget a stale sidecar before redrawing its images, so that an interrupted redraw can
-    never leave a sidecar vouching for half-written files."""
-    sidecar.unlink(missing_ok=True)
-
-
-def write_sidecar(path: Path, records: list[ImageRecord]) -> None:
-    write_atomic(path, _SIDECAR.dump_json(records, indent=1))
-
-
-def read_sidecar(path: Path, artifacts_dir: Path) -> list[ImageRecord] | None:
-    """The job's records when the sidecar and every image it lists exist, else None (redraw)."""
-    try:
-        records = _SIDECAR.validate_json(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not records or not all((artifacts_dir / r.path).is_file() for r in records):
-        return None
-    return records
