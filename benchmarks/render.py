@@ -3,8 +3,17 @@
 The same N key phrases (typo, figstep_pro) and FigStep statements (figstep) are rendered by
 (a) the baseline, which does what the reference scripts do: load the font for every image, draw
 with Pillow on an RGB canvas, save PNG with Pillow's default settings, one process; and
-(b) ours: render_jobs into an empty artifacts folder (nothing cached), all cores.
+(b) ours: render_jobs into an empty artifacts folder (nothing cached), all cores. Both sides encode
+every image, fragments included, as its own PNG; the baseline saves each to its own file, ours
+writes a FigStep-Pro set's fragments back to back into one pack file and appends one ledger line
+per job (see typography/store.py), so the files column differs for figstep_pro.
 Phrases are built deterministically from the words of the built-in taxonomies' policy texts.
+
+Both sides write under --dir (default artifacts/bench-render, the disk the pipeline writes to),
+each run into a fresh folder, and every output is kept until the end: on an ext4 file system
+without a journal (this VM's), the kernel skips recently deleted inodes when it allocates new
+ones, so deleting one side's files would slow the other side's file creation. The cost of
+creating a file on that disk is measured first and printed, with the files each side created.
 
     .venv/bin/python benchmarks/render.py            # 1,000 per variant
     .venv/bin/python benchmarks/render.py --n 200    # quicker
@@ -18,6 +27,7 @@ import contextlib
 import os
 import random
 import re
+import shutil
 import tempfile
 import textwrap
 import threading
@@ -153,27 +163,44 @@ class Sampler:
         self._thread.join()
 
 
-def run_baseline(variant: str, texts: list[str]) -> tuple[float, float, int, float]:
+Result = tuple[float, float, int, float, int]  # wall s, CPU s, images, peak MiB, files made
+
+
+def run_baseline(variant: str, texts: list[str], folder: Path) -> Result:
     draw, font_name = _BASELINES[variant]
     font_path = resolve_font(font_name).path
-    with tempfile.TemporaryDirectory() as folder, Sampler() as sampler:
+    folder.mkdir(parents=True)
+    with Sampler() as sampler:
         start = time.perf_counter()
-        images = sum(
-            draw(text, Path(folder) / f"{n}.png", font_path) for n, text in enumerate(texts)
-        )
+        images = sum(draw(text, folder / f"{n}.png", font_path) for n, text in enumerate(texts))
         seconds = time.perf_counter() - start
-    return seconds, sampler.cpu, images, sampler.peak / 2**20
+    return seconds, sampler.cpu, images, sampler.peak / 2**20, _files(folder)
 
 
-def run_ours(variant: str, texts: list[str]) -> tuple[float, float, int, float]:
+def run_ours(variant: str, texts: list[str], folder: Path) -> Result:
     preset = {"typo": "mmsb-typo", "figstep": "figstep", "figstep_pro": "figstep-pro"}[variant]
     jobs = [RenderJob(kind=variant, text=text, preset=preset) for text in texts]
-    with tempfile.TemporaryDirectory() as folder, Sampler() as sampler:
+    folder.mkdir(parents=True)
+    with Sampler() as sampler:
         start = time.perf_counter()
-        outcomes = render_jobs(jobs, Path(folder))
+        outcomes = render_jobs(jobs, folder)
         seconds = time.perf_counter() - start
     images = sum(len(o.images) for o in outcomes)
-    return seconds, sampler.cpu, images, sampler.peak / 2**20
+    return seconds, sampler.cpu, images, sampler.peak / 2**20, _files(folder)
+
+
+def _files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def file_creation_ms(folder: Path, count: int = 500) -> float:
+    """Milliseconds to create one empty file in `folder` (kept, like the outputs)."""
+    probe = folder / "probe"
+    probe.mkdir(parents=True)
+    start = time.perf_counter()
+    for n in range(count):
+        os.close(os.open(probe / str(n), os.O_WRONLY | os.O_CREAT, 0o644))
+    return (time.perf_counter() - start) / count * 1000
 
 
 def _isolated(fn, *args):
@@ -189,36 +216,61 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs of each, interleaved; the fastest is shown"
     )
     parser.add_argument("--variant", choices=VARIANTS, action="append", help="default: all")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("artifacts/bench-render"),
+        help="where both sides write (default: under artifacts/, where the pipeline writes)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the images afterwards")
     args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=_made(args.dir)))
+    try:
+        measure(args, root)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root)
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def measure(args: argparse.Namespace, root: Path) -> None:
     keys, statements = phrases(args.n)
     print(
         f"{args.n} texts per variant, best of {args.repeat}, on {os.cpu_count()} cores (load average "
         f"{os.getloadavg()[0]:.1f}); baseline: 1 process; ours: render_jobs, all cores"
     )
+    print(f"creating one file in {args.dir}: {file_creation_ms(root):.3f} ms")
     print(
         f"{'variant':<12} {'images':>11} {'base img/s':>10} {'ours img/s':>10} {'ratio':>6}"
         f" {'base img/cpu-s':>14} {'ours img/cpu-s':>14} {'ratio':>6}"
-        f" {'peak MiB base':>13} {'ours':>5}"
+        f" {'peak MiB base':>13} {'ours':>5} {'files base':>10} {'ours':>5}"
     )
     for variant in args.variant or VARIANTS:
         texts = statements if variant == "figstep" else keys
         runs = [
-            (_isolated(run_baseline, variant, texts), _isolated(run_ours, variant, texts))
-            for _ in range(args.repeat)
+            (
+                _isolated(run_baseline, variant, texts, root / f"baseline-{variant}-{k}"),
+                _isolated(run_ours, variant, texts, root / f"ours-{variant}-{k}"),
+            )
+            for k in range(args.repeat)
         ]
-        b_wall, b_cpu, b_n, b_mem = min((b for b, _ in runs), key=lambda r: r[0])
-        o_wall, o_cpu, o_n, o_mem = min((o for _, o in runs), key=lambda r: r[0])
+        b_wall, b_cpu, b_n, b_mem, b_files = min((b for b, _ in runs), key=lambda r: r[0])
+        o_wall, o_cpu, o_n, o_mem, o_files = min((o for _, o in runs), key=lambda r: r[0])
         wall = (b_n / b_wall, o_n / o_wall)
         cpu = (b_n / b_cpu, o_n / o_cpu)
         print(
             f"{variant:<12} {f'{b_n}/{o_n}':>11} {wall[0]:>10.1f} {wall[1]:>10.1f}"
             f" {wall[1] / wall[0]:>5.1f}x {cpu[0]:>14.1f} {cpu[1]:>14.1f}"
-            f" {cpu[1] / cpu[0]:>5.1f}x {b_mem:>13.0f} {o_mem:>5.0f}"
+            f" {cpu[1] / cpu[0]:>5.1f}x {b_mem:>13.0f} {o_mem:>5.0f} {b_files:>10} {o_files:>5}"
         )
     print(
         "img/s: wall clock (what a user waits); img/cpu-s: per CPU second of every process "
         "involved (robust to other load on a shared machine). Peak MiB: summed RSS of the "
-        "process tree."
+        "process tree. Files: files created (images, and ours' ledger)."
     )
 
 

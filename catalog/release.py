@@ -30,6 +30,7 @@ from catalog.charts import review_chart, scenario_chart
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
+from schemas.images import image_bytes
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
 from schemas.variants import COLLECTION_VARIANTS
 
@@ -143,16 +144,20 @@ def _row(
     }
     if sample.variant in COLLECTION_VARIANTS:
         row |= collection_fields(sample, images)
-    cells = [
-        {"bytes": (artifacts_dir / images[i].path).read_bytes(), "path": Path(images[i].path).name}
-        for i in sample.image_ids
-    ]
+    cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]
     if sample.variant == "figstep_pro":
         row["images"] = cells
     elif sample.variant != "text_only":
         row["image"] = cells[0]
     size = sum(len(c["bytes"]) for c in cells) + sum(len(row[c]) for c in TEXT_COLUMNS)
     return row, size
+
+
+def _cell(record: ImageRecord, artifacts_dir: Path) -> dict[str, Any]:
+    """A datasets Image cell; a packed image is named after its id, the others keep their file
+    name."""
+    name = Path(record.path).name if record.byte_range is None else f"{record.image_id}.png"
+    return {"bytes": image_bytes(artifacts_dir, record), "path": name}
 
 
 def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str:

@@ -123,6 +123,8 @@ class Catalog:
             self.con.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({', '.join(keys)}))"
             )
+            for name, kind in _columns(model, scoped):  # a catalog made before a field existed
+                self.con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
 
     def upsert(self, table: str, records: Sequence[BaseModel], run_id: str | None = None) -> int:
         """Insert records, replacing rows with the same key (re-runs are idempotent)."""

@@ -52,38 +52,46 @@ class ArtifactStore:
         return Path(tempfile.gettempdir()) / "safetyforge-stage" / digest
 
     def put(self, local_root: Path, records: Iterable[ImageRecord]) -> int:
-        """Upload the records' files that the store lacks; returns how many were uploaded."""
+        """Upload the records' files that the store lacks; returns how many files were sent."""
         if self.url is None:
             return 0
         fs, root = fsspec.core.url_to_fs(self.url)
         sent = 0
-        for record in records:
-            remote = f"{root}/{record.path}"
+        for path in dict.fromkeys(record.path for record in records):  # a pack holds several
+            remote = f"{root}/{path}"
             if fs.exists(remote):  # content-addressed: present means identical
                 continue
-            _put_atomic(fs, local_root / record.path, remote)
+            _put_atomic(fs, local_root / path, remote)
             sent += 1
         return sent
 
     def fetch(self, local_root: Path, records: Iterable[ImageRecord]) -> int:
-        """Download the records' files missing under `local_root`, checking each sha256."""
+        """Download the records' files missing under `local_root`, checking the sha256 of every
+        image a file holds (a pack holds several); returns how many files were downloaded."""
         if self.url is None:
             return 0
         fs, root = fsspec.core.url_to_fs(self.url)
-        got = 0
+        by_path: dict[str, list[ImageRecord]] = {}
         for record in records:
-            local = local_root / record.path
+            by_path.setdefault(record.path, []).append(record)
+        got = 0
+        for path, held in by_path.items():
+            local = local_root / path
             if local.is_file():
                 continue
             local.parent.mkdir(parents=True, exist_ok=True)
             tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
             try:
-                fs.get_file(f"{root}/{record.path}", str(tmp))
-                digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-                if digest != record.sha256:
-                    raise StoreIntegrityError(
-                        f"{self.url}/{record.path}: sha256 {digest[:12]} != recorded {record.sha256[:12]}"
-                    )
+                fs.get_file(f"{root}/{path}", str(tmp))
+                data = tmp.read_bytes()
+                for record in held:
+                    offset, length = record.byte_range or (0, len(data))
+                    digest = hashlib.sha256(data[offset : offset + length]).hexdigest()
+                    if digest != record.sha256:
+                        raise StoreIntegrityError(
+                            f"{self.url}/{path}: {record.image_id} has sha256 {digest[:12]}, "
+                            f"not the recorded {record.sha256[:12]}"
+                        )
                 tmp.replace(local)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -135,7 +135,10 @@ class ImageRecord(StrictModel):
 
     image_id: str  # hash of the render inputs: same inputs, same file, nothing re-rendered
     path: str  # relative to the artifacts directory
-    sha256: str  # of the file bytes
+    sha256: str  # of the image's bytes (its whole file, or its byte_range of a pack)
+    # [offset, length] when the file packs several images back to back (a FigStep-Pro set's
+    # fragments); read it with schemas.images.image_bytes.
+    byte_range: list[int] | None = None
     kind: Literal["typo", "figstep", "figstep_pro_fragment", "sd", "sd_typo", "collection"]
     text: str = ""
     width: int

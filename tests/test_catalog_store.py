@@ -74,3 +74,23 @@ def test_persisted_across_connections_and_read_only_errors(tmp_path: Path) -> No
         assert [q.question_id for q in catalog.records("questions")] == ["a"]
     with pytest.raises(CatalogError, match="no run"), Catalog(path, read_only=True) as catalog:
         catalog.run("missing")
+
+
+def test_catalog_made_before_a_field_existed_gains_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    with Catalog(path) as catalog:
+        catalog.con.execute(
+            "ALTER TABLE images DROP COLUMN byte_range"
+        )  # as an older release made it
+    fragment = ImageRecord(
+        image_id="set_1",
+        path="images/figstep_pro/se/set.pngs",
+        sha256="s",
+        kind="figstep_pro_fragment",
+        width=200,
+        height=120,
+        byte_range=[812, 640],
+    )
+    with Catalog(path) as catalog:
+        catalog.upsert("images", [fragment])
+        assert catalog.images_by_id(["set_1"]) == {"set_1": fragment}

@@ -40,11 +40,13 @@ def test_put_then_fetch_round_trips_bytes(
 ) -> None:
     stage, records = drawn
     store = ArtifactStore.from_config(RunnerConfig(artifact_store=f"file://{tmp_path}/store/"))
-    assert store.put(stage, records) == len(records) >= 3  # figstep_pro: one file per fragment
+    files = {record.path for record in records}
+    assert len(records) == 4 and len(files) == 2  # typo; figstep_pro: 3 fragments in one pack
+    assert store.put(stage, records) == len(files)
     assert store.put(stage, records) == 0  # content-addressed: present means identical
     assert not list((tmp_path / "store").rglob("*.tmp"))
     local = tmp_path / "flow-artifacts"
-    assert store.fetch(local, records) == len(records)
+    assert store.fetch(local, records) == len(files)
     for record in records:
         assert (local / record.path).read_bytes() == (stage / record.path).read_bytes()
     assert store.fetch(local, records) == 0
@@ -69,3 +71,19 @@ def test_remote_stores_stage_in_a_stable_folder_of_their_own(tmp_path: Path) -> 
     assert a.stage_dir(tmp_path) == ArtifactStore("s3://bucket/a").stage_dir(tmp_path)
     assert a.stage_dir(tmp_path) != b.stage_dir(tmp_path) != tmp_path
     assert a.stage_dir(tmp_path, str(tmp_path / "stage")) == tmp_path / "stage"
+
+
+def test_fetch_checks_every_image_of_a_pack(
+    drawn: tuple[Path, list[ImageRecord]], tmp_path: Path
+) -> None:
+    stage, records = drawn
+    fragments = [r for r in records if r.byte_range is not None]
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    store.put(stage, fragments)
+    remote = tmp_path / "store" / fragments[0].path
+    data = bytearray(remote.read_bytes())
+    offset, length = fragments[-1].byte_range or (0, 0)
+    data[offset + length - 5] ^= 0xFF  # damage only the last fragment
+    remote.write_bytes(bytes(data))
+    with pytest.raises(StoreIntegrityError, match=fragments[-1].image_id):
+        store.fetch(tmp_path / "flow-artifacts", fragments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import textwrap
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from schemas.config import RenderConfig
+from schemas.images import image_bytes, image_file
 from schemas.records import ImageRecord
 from typography import (
     PRESETS,
@@ -79,7 +81,7 @@ def outcomes(store: Path) -> dict[str, RenderOutcome]:
 
 
 def pixels(record: ImageRecord, store: Path) -> np.ndarray:
-    with Image.open(store / record.path) as image:
+    with Image.open(io.BytesIO(image_bytes(store, record))) as image:
         return np.asarray(image.convert("L"))
 
 
@@ -164,6 +166,19 @@ def test_figstep_shrinks_what_the_reference_clipped(outcomes, store):
     assert (record.width, record.height) == (760, 760)
     assert " ".join(record.params["lines"][:-3]) == LONG_STATEMENT
     assert_ink_clear_of(pixels(record, store), PRESETS["figstep"].margin)
+
+
+def test_figstep_pro_set_is_one_pack_file_of_whole_pngs(outcomes, store):
+    records = outcomes["figstep_pro"].images
+    (pack,) = {store / r.path for r in records}
+    assert pack.suffix == ".pngs"
+    assert b"".join(image_bytes(store, r) for r in records) == pack.read_bytes()
+    for record in records:
+        single = image_file(store, record)  # a file of its own, for tools that need a path
+        assert single.read_bytes() == image_bytes(store, record)
+        with Image.open(single) as image:
+            assert image.size == (record.width, record.height)
+            assert hashlib.sha256(single.read_bytes()).hexdigest() == record.sha256
 
 
 def test_figstep_pro_fragments_reassemble_the_reference_line(outcomes, store):
@@ -337,27 +352,20 @@ def test_missing_file_is_redrawn(tmp_path):
 def test_interrupted_redraw_leaves_no_torn_file_the_ledger_trusts(tmp_path, monkeypatch):
     job = RenderJob(kind="figstep_pro", text="illegal drugs", preset="figstep-pro")
     (first,) = render_jobs([job], tmp_path, workers=1)
-    (tmp_path / first.images[1].path).unlink()
-    real_replace = os.replace
-    renamed: list[str] = []
+    pack = tmp_path / first.images[0].path
+    pack.unlink()  # the ledger still names it: the next run redraws it
 
-    def killed_before_second_rename(src, dst):
-        renamed.append(str(dst))
-        if len(renamed) == 2:
-            raise KeyboardInterrupt  # killed after writing a temporary file, before its rename
-        real_replace(src, dst)
+    def killed_before_rename(src, dst):
+        raise KeyboardInterrupt  # killed after writing the temporary file, before its rename
 
-    monkeypatch.setattr(os, "replace", killed_before_second_rename)
+    monkeypatch.setattr(os, "replace", killed_before_rename)
     with pytest.raises(KeyboardInterrupt):
         render_jobs([job], tmp_path, workers=1)
     monkeypatch.undo()
-    assert len(renamed) == 2  # the redraw wrote through temp + rename, not in place
-    for record in first.images:  # every file the ledger names is absent or whole
-        if (tmp_path / record.path).exists():
-            Image.open(tmp_path / record.path).verify()
+    assert not pack.exists()  # never a torn file under the name the ledger trusts
+    assert not list(tmp_path.rglob("*.tmp"))
     (again,) = render_jobs([job], tmp_path, workers=1)
     assert again.rendered and again.images == first.images
-    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def test_torn_ledger_line_redraws_only_its_job(tmp_path):

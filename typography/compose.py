@@ -12,7 +12,7 @@ from typography.errors import TypographyError
 from typography.presets import TypoPreset, get_preset
 from typography.render import make_record, render_id
 from typography.renderers import draw_typo
-from typography.store import Ledger, job_dir, write_png
+from typography.store import Ledger, encode_png, job_dir, write_file
 from typography.text import clean_text
 
 
@@ -55,6 +55,8 @@ def compose_sd_typo(
     stacked.paste(typo, (0, sd.height))
 
     path = job_dir(artifacts_dir, "sd_typo", image_id) / f"{image_id}.png"
+    data = encode_png(stacked, compress_level)
+    write_file(path, data, atomic=ledger.known(image_id))
     record = make_record(
         drawn,
         stacked,
@@ -62,7 +64,7 @@ def compose_sd_typo(
         kind="sd_typo",
         text=text,
         path=path.relative_to(artifacts_dir).as_posix(),
-        sha256=write_png(stacked, path, compress_level, atomic=ledger.known(image_id)),
+        sha256=hashlib.sha256(data).hexdigest(),
         compress_level=compress_level,
         extra={
             "sd_image_sha256": sd_sha,

@@ -3,6 +3,7 @@ FigStep-Pro promise (no fragment alone shows a key-phrase word; the joined fragm
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from functools import cache
@@ -11,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from schemas._base import StrictModel
+from schemas.images import image_bytes
 from schemas.records import ImageRecord
 from typography.text import long_words
 
@@ -117,6 +119,10 @@ def cer(recognized: str, expected: str) -> float:
     return edit_distance(got, want) / max(1, len(want))
 
 
+def _open(artifacts_dir: Path, record: ImageRecord) -> Image.Image:
+    return Image.open(io.BytesIO(image_bytes(artifacts_dir, record)))
+
+
 def _read(image: Image.Image, lang: str, config: str) -> str:
     return _collapse(_tesseract().image_to_string(image, lang=lang, config=config))
 
@@ -131,7 +137,7 @@ def ocr_check(record: ImageRecord, artifacts_dir: Path, expected: str) -> OcrRes
     problem = _missing_language(lang)
     if problem:
         return OcrResult(**base, recognized="", cer=None, error=problem)
-    with Image.open(Path(artifacts_dir) / record.path) as image:
+    with _open(artifacts_dir, record) as image:
         if record.kind == "sd_typo":  # read only the typography under the SD image
             image = image.crop((0, record.params["typo_top"], image.width, image.height))
         got = _read(image, lang, _BLOCK)
@@ -165,7 +171,7 @@ def ocr_check_fragments(
             passed=False,
             error=problem,
         )
-    images = [Image.open(Path(artifacts_dir) / r.path) for r in records]
+    images = [_open(artifacts_dir, r) for r in records]
     alone = [_read(image, lang, _LINE) for image in images]
     joined = Image.new("L", (sum(i.width for i in images), max(i.height for i in images)), 255)
     x = 0

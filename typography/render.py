@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typography.renderers import (
     draw_typo,
     layout_engine,
 )
-from typography.store import Ledger, job_dir, write_png
+from typography.store import Ledger, encode_png, job_dir, write_file
 from typography.text import clean_text
 
 # Bump when a change to the drawing code changes pixels: every id changes, so all is redrawn.
@@ -93,6 +94,7 @@ def make_record(
     sha256: str,
     compress_level: int,
     extra: dict[str, Any],
+    byte_range: list[int] | None = None,
 ) -> ImageRecord:
     """The record of one written image: geometry actually used, fonts, library versions."""
     primary = drawn.fonts[0]
@@ -110,6 +112,7 @@ def make_record(
         image_id=image_id,
         path=path,
         sha256=sha256,
+        byte_range=byte_range,
         kind=kind,
         text=text,
         width=image.width,
@@ -126,13 +129,17 @@ def make_record(
 def _records(
     drawn: Drawn, kind: str, job_id: str, artifacts_dir: Path, compress_level: int, redraw: bool
 ) -> list[ImageRecord]:
-    """Write the drawn images and return their records (the caller appends the ledger line)."""
-    folder = job_dir(artifacts_dir, kind, job_id)
+    """Write the drawn images and return their records (the caller appends the ledger line).
+    A FigStep-Pro set is one pack file holding its fragments' PNGs back to back: creating a
+    file costs more than encoding a small fragment, so one file per set, not per fragment."""
     fragments = kind == "figstep_pro"
-    records = []
-    for number, (image, text) in enumerate(zip(drawn.images, drawn.texts, strict=True)):
-        image_id = f"{job_id}_{number}" if fragments else job_id
-        path = folder / f"{image_id}.png"
+    encoded = [encode_png(image, compress_level) for image in drawn.images]
+    path = job_dir(artifacts_dir, kind, job_id) / f"{job_id}.{'pngs' if fragments else 'png'}"
+    write_file(path, b"".join(encoded), atomic=redraw)
+    records, offset = [], 0
+    for number, (image, text, data) in enumerate(
+        zip(drawn.images, drawn.texts, encoded, strict=True)
+    ):
         extra: dict[str, Any] = {}
         if fragments:
             extra = {
@@ -144,15 +151,17 @@ def _records(
             make_record(
                 drawn,
                 image,
-                image_id=image_id,
+                image_id=f"{job_id}_{number}" if fragments else job_id,
                 kind="figstep_pro_fragment" if fragments else kind,
                 text=text,
                 path=path.relative_to(artifacts_dir).as_posix(),
-                sha256=write_png(image, path, compress_level, atomic=redraw),
+                sha256=hashlib.sha256(data).hexdigest(),
                 compress_level=compress_level,
                 extra=extra,
+                byte_range=[offset, len(data)] if fragments else None,
             )
         )
+        offset += len(data)
     return records
 
 

@@ -1,16 +1,16 @@
 """Content-addressed image files: ids from render inputs, PNG writes, and the render ledger.
 
-Layout under the artifacts directory: images/<kind>/<id[:2]>/<id>.png for one image and
-<id>_<n>.png for FigStep-Pro fragments. Which jobs are finished is kept in a ledger,
+Layout under the artifacts directory: images/<kind>/<id[:2]>/<id>.png for one image, and
+<id>.pngs for a FigStep-Pro set: its fragments' PNG files back to back, each record naming its
+byte range (schemas.images reads them). Which jobs are finished is kept in a ledger,
 images/<kind>/_ledger/<host>-<pid>.jsonl: each process appends one line per job once all of its
 images are written, so a line means the job's files are complete. One line per job instead of
 one sidecar file per job: on this project's reference disk, creating a file costs far more than
-appending a line, and small FigStep-Pro fragments are dominated by file creation.
+appending a line, and small FigStep-Pro fragments were dominated by file creation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -136,20 +136,18 @@ def encode_png(image: Image.Image, compress_level: int) -> bytes:
     return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
-def write_png(image: Image.Image, path: Path, compress_level: int, *, atomic: bool) -> str:
-    """Save lossless PNG; returns the sha256 of the bytes written.
+def write_file(path: Path, data: bytes, *, atomic: bool) -> None:
+    """Write one image file.
 
     A first draw writes in place: no ledger line vouches for the job until all its files are
-    written, and a temporary file plus rename per image doubles the file-system cost. A redraw
-    (`atomic`: a ledger line already names these files) goes through temp + rename, so a kill
-    can never leave a torn file under a name the ledger trusts."""
-    data = encode_png(image, compress_level)
+    written, and a temporary file plus rename doubles the file-system cost. A redraw (`atomic`:
+    a ledger line already names the file) goes through temp + rename, so a kill can never leave
+    a torn file under a name the ledger trusts."""
     if atomic:
         write_atomic(path, data)
-    else:
-        try:
-            path.write_bytes(data)
-        except FileNotFoundError:  # first file of its folder: no mkdir syscall per image
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+        return
+    try:
+        path.write_bytes(data)
+    except FileNotFoundError:  # first file of its folder: no mkdir syscall per image
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
