@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -194,6 +196,10 @@ def _render_star(args: _Args) -> RenderOutcome:
     return _render_one(*args)
 
 
+def _render_batch(batch: list[_Args]) -> list[RenderOutcome]:
+    return [_render_one(*args) for args in batch]
+
+
 def render_jobs(
     jobs: list[RenderJob],
     artifacts_dir: Path,
@@ -228,19 +234,49 @@ def render_jobs(
             todo.append((index, (job, job_id, artifacts_dir, compress_level, ledger.known(job_id))))
     count = workers or os.cpu_count() or 1
     if count == 1 or len(todo) < MIN_JOBS_FOR_POOL:
-        results = map(_render_star, (args for _, args in todo))
-        _collect(todo, results, outcomes, progress)
+        _collect(todo, map(_render_star, (args for _, args in todo)), outcomes, progress)
     else:
-        with ProcessPoolExecutor(
-            count,
-            mp_context=_pool_context(),
-            initializer=remember_hashes,
-            initargs=(known_hashes(),),
-        ) as pool:
-            chunk = max(1, min(64, len(todo) // (count * 8)))
-            results = pool.map(_render_star, (args for _, args in todo), chunksize=chunk)
-            _collect(todo, results, outcomes, progress)
+        _render_pooled(todo, count, outcomes, progress)
     return [o for o in outcomes if o is not None]
+
+
+def _render_pooled(todo, count: int, outcomes, progress) -> None:
+    """Draw over `count` worker processes. Starting them takes a few hundred milliseconds (the
+    fork server imports this module before the first worker exists), so a thread submits the
+    work while this process draws jobs itself until the pool has taken the rest."""
+    pending = deque(todo)
+    lock = threading.Lock()
+
+    def take(n: int) -> list[tuple[int, _Args]]:
+        with lock:
+            return [pending.popleft() for _ in range(min(n, len(pending)))]
+
+    chunk = max(1, min(64, len(todo) // (count * 8)))
+    submitted: list[tuple[list[tuple[int, _Args]], Future[list[RenderOutcome]]]] = []
+    failed: list[BaseException] = []
+    with ProcessPoolExecutor(
+        count,
+        mp_context=_pool_context(),
+        initializer=remember_hashes,
+        initargs=(known_hashes(),),
+    ) as pool:
+
+        def feed() -> None:
+            try:
+                while batch := take(chunk):  # the first submit waits for the pool to start
+                    submitted.append((batch, pool.submit(_render_batch, [a for _, a in batch])))
+            except BaseException as exc:  # re-raised below: no job may be silently lost
+                failed.append(exc)
+
+        feeder = threading.Thread(target=feed, name="render-feeder", daemon=True)
+        feeder.start()
+        while batch := take(1):
+            _collect(batch, map(_render_star, (a for _, a in batch)), outcomes, progress)
+        feeder.join()
+        if failed:
+            raise failed[0]
+        for batch, future in submitted:
+            _collect(batch, future.result(), outcomes, progress)
 
 
 def _pool_context() -> BaseContext:
