@@ -393,6 +393,18 @@ def test_ledger_files_are_merged_when_many_processes_wrote(tmp_path):
     assert not any(o.rendered for o in render_jobs(jobs, tmp_path, workers=1))
 
 
+def test_pool_that_cannot_take_work_raises_instead_of_dropping_jobs(tmp_path, monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    def refuse(self, fn, *args):
+        raise RuntimeError("worker processes cannot start")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", refuse)
+    jobs = [RenderJob(kind="typo", text=f"phrase {n}", preset="mmsb-typo") for n in range(30)]
+    with pytest.raises(RuntimeError, match="cannot start"):
+        render_jobs(jobs, tmp_path, workers=2)
+
+
 def test_process_pool_matches_in_process(tmp_path):
     texts = [f"phrase number {n} with words" for n in range(30)]
     jobs = [RenderJob(kind="typo", text=t, preset="mmsb-typo") for t in texts]
