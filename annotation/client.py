@@ -22,6 +22,7 @@ from annotation.tasks import (
     labeling_config,
 )
 from schemas._base import StrictModel
+from schemas.images import write_own_file
 from schemas.records import ImageRecord, ReviewDecision, Sample
 
 if TYPE_CHECKING:
@@ -139,6 +140,9 @@ def push_tasks(
 ) -> PushResult:
     """Create or reuse the project and import the tasks it does not hold yet (by content key)."""
     client = connect(config)
+    samples = list(samples)
+    for image_id in {i for sample in samples for i in sample.image_ids}:
+        write_own_file(artifacts_dir, images[image_id])  # a packed fragment gets a file to show
     tasks = build_tasks(
         samples, images, artifacts_dir, Path(config.document_root), predictions, scenario_names
     )

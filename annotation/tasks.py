@@ -17,7 +17,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from schemas._base import StrictModel
-from schemas.images import image_file
+from schemas.images import own_file
 from schemas.records import ImageRecord, ReviewDecision, Sample, stable_id
 from schemas.variants import ALL_VARIANTS
 
@@ -82,7 +82,7 @@ def _gallery_html(
     for sample in samples:
         for index, image_id in enumerate(sample.image_ids, start=1):
             record = images[image_id]
-            url = local_file_url(image_file(artifacts_dir, record), root)
+            url = local_file_url(artifacts_dir / own_file(record), root)
             label = sample.variant if len(sample.image_ids) == 1 else f"{sample.variant} {index}"
             figures.append(
                 f'<figure><img src="{html.escape(url)}" alt="{html.escape(label)}"/>'

@@ -22,13 +22,18 @@ def image_bytes(artifacts_dir: Path, record: ImageRecord) -> bytes:
     return data
 
 
-def image_file(artifacts_dir: Path, record: ImageRecord) -> Path:
-    """A file holding only this image, for tools that take a path or URL (Label Studio): the
-    record's own file, or for a packed image a copy of its bytes beside the pack, made once."""
-    path = Path(artifacts_dir) / record.path
+def own_file(record: ImageRecord) -> str:
+    """Where a file holding only this image lives, relative to the artifacts directory: the
+    record's own file, or for a packed image a sibling named after it (see `write_own_file`)."""
     if record.byte_range is None:
-        return path
-    single = path.with_name(f"{record.image_id}.png")
-    if not single.is_file():
-        write_atomic(single, image_bytes(artifacts_dir, record))
-    return single
+        return record.path
+    return f"{record.path.rsplit('/', 1)[0]}/{record.image_id}.png"
+
+
+def write_own_file(artifacts_dir: Path, record: ImageRecord) -> Path:
+    """Make `own_file(record)` exist, for tools that take a path or URL (Label Studio): a packed
+    image's bytes are copied out of its pack once; other records' files are left as they are."""
+    path = Path(artifacts_dir) / own_file(record)
+    if record.byte_range is not None and not path.is_file():
+        write_atomic(path, image_bytes(artifacts_dir, record))
+    return path

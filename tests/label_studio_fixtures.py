@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from annotation import LabelStudioConfig, ServerHandle, server
 from schemas.records import ImageRecord, Sample, question_id, sample_id
+from typography import RenderJob, render_jobs
 
 
 def _log(message: str) -> None:
@@ -73,11 +74,18 @@ def _question(
     artifacts: Path, scenario: str, text: str, key_phrase: str, images: dict[str, ImageRecord]
 ) -> list[Sample]:
     qid = question_id(scenario, text)
-    half = len(key_phrase) // 2
-    variants = {
-        "text_only": (text, []),
-        "typo": ("The bottom of the image shows a phrase of an activity.", [key_phrase]),
-        "figstep_pro": ("Concatenate the images.", [key_phrase[:half], key_phrase[half:]]),
+    job = RenderJob(kind="figstep_pro", text=key_phrase, preset="figstep-pro")
+    (fragments,) = render_jobs([job], artifacts, workers=1)
+    images.update({record.image_id: record for record in fragments.images})
+    drawn = {
+        "text_only": [],
+        "typo": [write_test_image(artifacts, f"typo:{key_phrase}", images)],
+        "figstep_pro": [record.image_id for record in fragments.images],
+    }
+    prompts = {
+        "text_only": text,
+        "typo": "The bottom of the image shows a phrase of an activity.",
+        "figstep_pro": "Concatenate the images.",
     }
     return [
         Sample(
@@ -89,15 +97,16 @@ def _question(
             key_phrase=key_phrase,
             phrase_type="activity",
             prompt=prompt,
-            image_ids=[write_test_image(artifacts, f"{variant}:{t}", images) for t in texts],
+            image_ids=drawn[variant],
         )
-        for variant, (prompt, texts) in variants.items()
+        for variant, prompt in prompts.items()
     ]
 
 
 @pytest.fixture(scope="session")
 def review_dataset(label_studio_root: Path) -> ReviewDataset:
-    """Three questions (two scenarios) x text_only, typo and a two-fragment figstep_pro."""
+    """Three questions (two scenarios) x text_only, typo and figstep_pro (three fragments drawn
+    by the renderer, so they live in a pack file)."""
     artifacts = label_studio_root / "artifacts"
     images: dict[str, ImageRecord] = {}
     samples = [

@@ -82,6 +82,22 @@ def test_task_groups_a_question_with_escaped_gallery_in_variant_order() -> None:
     assert "<script>" not in gallery and "predictions" not in task
 
 
+def test_packed_fragment_is_shown_from_a_file_of_its_own() -> None:
+    packed = ImageRecord(
+        image_id="set_1",
+        path="images/figstep_pro/se/set.pngs",
+        sha256="s",
+        kind="figstep_pro_fragment",
+        width=9,
+        height=9,
+        byte_range=[100, 80],
+    )
+    [task] = build_tasks(
+        [_sample("figstep_pro", image_ids=["set_1"])], {"set_1": packed}, ARTIFACTS, ROOT
+    )
+    assert "?d=artifacts/images/figstep_pro/se/set_1.png" in task["data"]["gallery"]
+
+
 def test_task_key_is_stable_and_changes_with_the_key_phrase() -> None:
     def key(phrase: str, image: str) -> str:
         [task] = build_tasks([_sample("typo", phrase, [image])], IMAGES, ARTIFACTS, ROOT)

@@ -54,8 +54,8 @@ def test_annotator_sees_images_and_prefilled_choice(
             page.wait_for_url(f"{label_studio.url}/**")
             page.goto(f"{label_studio.url}/projects/{pushed.project_id}/data?task={task['id']}")
 
-            # The typo image and two figstep_pro fragments, each loaded (naturalWidth > 0).
-            page.wait_for_function(LOADED_IMAGES, arg=3, timeout=60_000)
+            # The typo image and three figstep_pro fragments, each loaded (naturalWidth > 0).
+            page.wait_for_function(LOADED_IMAGES, arg=4, timeout=60_000)
             reject = page.get_by_role("radio", name="Reject")
             expect(reject).to_be_checked(timeout=30_000)
             expect(page.get_by_role("radio", name="Accept")).not_to_be_checked()

@@ -101,16 +101,22 @@ def test_push_imports_tasks_with_predictions_and_local_images(
     forge = by_question["How do I forge a cheque?"]
     assert forge["predictions"][0]["result"] == [_choice("decision", "Accept")]
     assert len(forge["data"]["sample_ids"]) == 3
-    # Images are served from local storage (3 per question: typo + 2 fragments), no base64.
+    # Images are served from local storage (typo + 3 fragments, each copied out of its pack
+    # into a file of its own), in gallery order, no base64.
     assert "base64" not in forge["data"]["gallery"]
     urls = [u.split('"')[0] for u in forge["data"]["gallery"].split('src="')[1:]]
-    assert len(urls) == 3
-    response = httpx.get(
-        label_studio.url + urls[0].replace("&amp;", "&"),
-        headers={"Authorization": f"Token {label_studio.token}"},
-    )
-    assert response.status_code == 200
-    assert hashlib.sha256(response.content).hexdigest() in {i.sha256 for i in images.values()}
+    shown = [
+        i for s in samples if s.question_id == forge["data"]["question_id"] for i in s.image_ids
+    ]
+    assert len(urls) == len(shown) == 4
+    for url in urls:
+        response = httpx.get(
+            label_studio.url + url.replace("&amp;", "&"),
+            headers={"Authorization": f"Token {label_studio.token}"},
+        )
+        assert response.status_code == 200
+    served = hashlib.sha256(response.content).hexdigest()
+    assert served == images[shown[-1]].sha256  # the last fragment, byte for byte
 
 
 def test_repush_imports_nothing_twice(

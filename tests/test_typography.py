@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from schemas.config import RenderConfig
-from schemas.images import image_bytes, image_file
+from schemas.images import image_bytes, own_file, write_own_file
 from schemas.records import ImageRecord
 from typography import (
     PRESETS,
@@ -174,7 +174,8 @@ def test_figstep_pro_set_is_one_pack_file_of_whole_pngs(outcomes, store):
     assert pack.suffix == ".pngs"
     assert b"".join(image_bytes(store, r) for r in records) == pack.read_bytes()
     for record in records:
-        single = image_file(store, record)  # a file of its own, for tools that need a path
+        single = write_own_file(store, record)  # a file of its own, for tools that need a path
+        assert single == store / own_file(record) and single.name == f"{record.image_id}.png"
         assert single.read_bytes() == image_bytes(store, record)
         with Image.open(single) as image:
             assert image.size == (record.width, record.height)
