@@ -78,17 +78,25 @@ def local_file_url(path: Path, document_root: Path) -> str:
 def _gallery_html(
     samples: list[Sample], images: Mapping[str, ImageRecord], artifacts_dir: Path, root: Path
 ) -> str:
+    """One figure per image-bearing sample; a set of several images (FigStep-Pro fragments) is
+    one row at a common height, left to right, so annotators see them as the model does."""
     figures = []
     for sample in samples:
+        if not sample.image_ids:
+            continue
+        several = len(sample.image_ids) > 1
+        tags = []
         for index, image_id in enumerate(sample.image_ids, start=1):
-            record = images[image_id]
-            url = local_file_url(artifacts_dir / own_file(record), root)
-            label = sample.variant if len(sample.image_ids) == 1 else f"{sample.variant} {index}"
-            figures.append(
-                f'<figure><img src="{html.escape(url)}" alt="{html.escape(label)}"/>'
-                f"<figcaption><b>{html.escape(label)}</b> {html.escape(sample.prompt)}"
-                "</figcaption></figure>"
-            )
+            url = local_file_url(artifacts_dir / own_file(images[image_id]), root)
+            label = f"{sample.variant} {index}" if several else sample.variant
+            tags.append(f'<img src="{html.escape(url)}" alt="{html.escape(label)}"/>')
+        count = f" ({len(tags)} images, left to right)" if several else ""
+        opening = '<figure class="sf-set">' if several else "<figure>"
+        figures.append(
+            f'{opening}<div class="sf-row">{"".join(tags)}</div>'
+            f"<figcaption><b>{html.escape(sample.variant)}</b>{count} "
+            f"{html.escape(sample.prompt)}</figcaption></figure>"
+        )
     return "".join(figures) or "<p>(no images: text-only samples)</p>"
 
 
