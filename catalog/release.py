@@ -30,7 +30,7 @@ from catalog.charts import review_chart, scenario_chart
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
-from schemas.images import image_bytes
+from schemas.images import image_bytes, own_file
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
 from schemas.variants import COLLECTION_VARIANTS
 
@@ -154,10 +154,8 @@ def _row(
 
 
 def _cell(record: ImageRecord, artifacts_dir: Path) -> dict[str, Any]:
-    """A datasets Image cell; a packed image is named after its id, the others keep their file
-    name."""
-    name = Path(record.path).name if record.byte_range is None else f"{record.image_id}.png"
-    return {"bytes": image_bytes(artifacts_dir, record), "path": name}
+    """A datasets Image cell, named as the image's own file (a packed one: after its id)."""
+    return {"bytes": image_bytes(artifacts_dir, record), "path": Path(own_file(record)).name}
 
 
 def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str:

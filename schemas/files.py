@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def create_in_folder(path: Path, create: Callable[[Path], T]) -> T:
+    """`create(path)`, making the folder of `path` first only when it is missing: a mkdir per
+    file costs a syscall per file, which counts when a stage writes thousands of small ones."""
+    try:
+        return create(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create(path)
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
-    try:
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except FileNotFoundError:
-        # Create the folder only when missing: a mkdir per write costs a syscall per file.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return create_in_folder(
+        path, lambda p: tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:

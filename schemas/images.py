@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from schemas.files import write_atomic
 from schemas.records import ImageRecord
@@ -27,7 +27,7 @@ def own_file(record: ImageRecord) -> str:
     record's own file, or for a packed image a sibling named after it (see `write_own_file`)."""
     if record.byte_range is None:
         return record.path
-    return f"{record.path.rsplit('/', 1)[0]}/{record.image_id}.png"
+    return PurePosixPath(record.path).with_name(f"{record.image_id}.png").as_posix()
 
 
 def write_own_file(artifacts_dir: Path, record: ImageRecord) -> Path:

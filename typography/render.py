@@ -222,7 +222,9 @@ def render_jobs(
     ledgers: dict[str, Ledger] = {}
     for index, job in enumerate(jobs):
         job_id, error = _plan(job)
-        ledger = ledgers.setdefault(job.kind, Ledger(artifacts_dir, job.kind))
+        if job.kind not in ledgers:
+            ledgers[job.kind] = Ledger(artifacts_dir, job.kind)
+        ledger = ledgers[job.kind]
         records = None if job_id is None else ledger.lookup(job_id)
         if job_id is None or records is not None:
             outcomes[index] = RenderOutcome(

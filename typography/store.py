@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import TypeAdapter
 
 from schemas._base import StrictModel
-from schemas.files import write_atomic
+from schemas.files import create_in_folder, write_atomic
 from schemas.records import ImageRecord
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,11 +39,12 @@ class LedgerEntry(StrictModel):
     images: list[ImageRecord]
 
 
-_ENTRY = TypeAdapter(LedgerEntry)
+def kind_dir(artifacts_dir: Path, kind: str) -> Path:
+    return Path(artifacts_dir) / "images" / kind
 
 
 def job_dir(artifacts_dir: Path, kind: str, job_id: str) -> Path:
-    return artifacts_dir / "images" / kind / job_id[:2]
+    return kind_dir(artifacts_dir, kind) / job_id[:2]
 
 
 class Ledger:
@@ -56,7 +56,7 @@ class Ledger:
 
     def __init__(self, artifacts_dir: Path, kind: str) -> None:
         self.artifacts_dir = Path(artifacts_dir)
-        self.folder = self.artifacts_dir / "images" / kind / _LEDGER_DIR
+        self.folder = kind_dir(self.artifacts_dir, kind) / _LEDGER_DIR
         self._lines: dict[str, bytes] | None = None
 
     def _load(self) -> dict[str, bytes]:
@@ -91,7 +91,7 @@ class Ledger:
         if line is None:
             return None
         try:
-            records = _ENTRY.validate_json(line).images
+            records = LedgerEntry.model_validate_json(line).images
         except ValueError:
             return None
         if not records or not all((self.artifacts_dir / r.path).is_file() for r in records):
@@ -99,14 +99,11 @@ class Ledger:
         return records
 
     def append(self, job_id: str, records: list[ImageRecord]) -> None:
-        line = _ENTRY.dump_json(LedgerEntry(job_id=job_id, images=records)) + b"\n"
+        entry = LedgerEntry(job_id=job_id, images=records)
+        line = entry.model_dump_json().encode() + b"\n"
         path = self.folder / f"{socket.gethostname()}-{os.getpid()}.jsonl"
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        try:
-            fd = os.open(path, flags, 0o644)
-        except FileNotFoundError:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, flags, 0o644)
+        fd = create_in_folder(path, lambda p: os.open(p, flags, 0o644))
         try:
             os.write(fd, line)  # one write with O_APPEND: lines of processes never interleave
         finally:
@@ -145,9 +142,5 @@ def write_file(path: Path, data: bytes, *, atomic: bool) -> None:
     a torn file under a name the ledger trusts."""
     if atomic:
         write_atomic(path, data)
-        return
-    try:
-        path.write_bytes(data)
-    except FileNotFoundError:  # first file of its folder: no mkdir syscall per image
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    else:
+        create_in_folder(path, lambda p: p.write_bytes(data))
