@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from catalog.card import card_context  # noqa: E402
-from catalog.release import TEXT_COLUMNS, arrow_schema, write_release  # noqa: E402
+from catalog.release import LIST_COLUMNS, TEXT_COLUMNS, arrow_schema, write_release  # noqa: E402
 from schemas.config import BuildConfig  # noqa: E402
 from schemas.records import ImageRecord, Sample, question_id, sample_id  # noqa: E402
 
@@ -106,7 +106,8 @@ def naive_write(
     for variant in VARIANTS:
         rows = []
         for s in (s for s in samples if s.variant == variant):
-            row = {c: getattr(s, c, "") for c in TEXT_COLUMNS}
+            row = {c: getattr(s, c, None) or "" for c in TEXT_COLUMNS}
+            row |= {c: getattr(s, c) for c in LIST_COLUMNS}
             row |= {"id": s.sample_id, "scenario_name": SCENARIOS[s.scenario]}
             cells = [
                 {"bytes": (artifacts / images[i].path).read_bytes(), "path": images[i].path}

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
-from catalog.release import SPLITS, TEXT_COLUMNS, verify_release
+from catalog.release import LIST_COLUMNS, SPLITS, TEXT_COLUMNS, verify_release
 
 
 def _save(cell: dict[str, Any], folder: Path, stem: str, out_dir: Path) -> str:
@@ -46,7 +46,7 @@ def export_jsonl(release_dir: Path, out_dir: Path, split: str = "test") -> dict[
                             handles[key] = stack.enter_context(
                                 (folder / "samples.jsonl").open("w", encoding="utf-8")
                             )
-                        line = {c: row[c] for c in TEXT_COLUMNS}
+                        line = {c: row[c] for c in TEXT_COLUMNS + LIST_COLUMNS}
                         if row.get("image") is not None:
                             line["image"] = _save(
                                 row["image"], folder / "images", row["id"], out_dir

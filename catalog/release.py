@@ -39,16 +39,26 @@ MANIFEST = "MANIFEST.json"
 # datasets reads these feature declarations from the parquet schema metadata.
 _IMAGE = {"_type": "Image"}
 _TEXT = {"dtype": "string", "_type": "Value"}
+_TEXT_LIST = {"_type": "List", "feature": _TEXT}
 TEXT_COLUMNS = (
     "id",
+    # The same for every variant of one question: pairs image variants with text_only.
+    "question_id",
+    # The record's id in the file it was imported from ("" when the LLM wrote it).
+    "original_id",
     "scenario",
     "scenario_name",
     "question",
+    "changed_question",
     "key_phrase",
     "phrase_type",
+    "figstep_statement",
+    "figstep_pro_template",
     "variant",
     "prompt",
 )
+# Rules a published record fails (imported records are kept as published and flagged).
+LIST_COLUMNS = ("warnings",)
 # Extra columns of collection configs (`natural`): where the existing image comes from.
 COLLECTION_COLUMNS = ("source_image_id", "source", "license")
 Bump = Literal["major", "minor", "patch"]
@@ -107,6 +117,7 @@ def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict
 
 def _features(variant: str) -> dict[str, Any]:
     features: dict[str, Any] = {name: _TEXT for name in text_columns(variant)}
+    features |= {name: _TEXT_LIST for name in LIST_COLUMNS}
     if variant == "figstep_pro":
         features["images"] = {"_type": "List", "feature": _IMAGE}
     elif variant != "text_only":
@@ -117,6 +128,7 @@ def _features(variant: str) -> dict[str, Any]:
 def arrow_schema(variant: str) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     fields = [pa.field(name, pa.string()) for name in text_columns(variant)]
+    fields += [pa.field(name, pa.list_(pa.string())) for name in LIST_COLUMNS]
     if variant == "figstep_pro":
         fields.append(pa.field("images", pa.list_(image)))
     elif variant != "text_only":
@@ -134,13 +146,19 @@ def _row(
     """One parquet row and its approximate size in bytes."""
     row: dict[str, Any] = {
         "id": sample.sample_id,
+        "question_id": sample.question_id,
+        "original_id": sample.original_id or "",
         "scenario": sample.scenario,
         "scenario_name": scenario_names.get(sample.scenario, sample.scenario),
         "question": sample.question,
+        "changed_question": sample.changed_question,
         "key_phrase": sample.key_phrase,
         "phrase_type": sample.phrase_type,
+        "figstep_statement": sample.figstep_statement,
+        "figstep_pro_template": sample.figstep_pro_template,
         "variant": sample.variant,
         "prompt": sample.prompt,
+        "warnings": list(sample.warnings),
     }
     if sample.variant in COLLECTION_VARIANTS:
         row |= collection_fields(sample, images)
@@ -168,6 +186,12 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         sample.phrase_type,
         sample.prompt,
         [images[i].sha256 for i in sample.image_ids],
+        sample.question_id,
+        sample.original_id or "",
+        sample.changed_question,
+        sample.figstep_statement,
+        sample.figstep_pro_template,
+        sample.warnings,
     ]
     if sample.variant in COLLECTION_VARIANTS:
         item.append(collection_fields(sample, images))  # a new licence is a new row

@@ -75,4 +75,9 @@ def make_sample(extraction: Extraction, variant: str, image_ids: list[str]) -> S
         phrase_type=extraction.phrase_type,
         prompt=variant_prompt(variant, prompt_fields(extraction, len(image_ids))),
         image_ids=image_ids,
+        original_id=extraction.original_id,
+        changed_question=extraction.changed_question,
+        figstep_statement=extraction.figstep_statement,
+        figstep_pro_template=extraction.figstep_pro_template,
+        warnings=list(extraction.warnings),
     )

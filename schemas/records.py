@@ -107,8 +107,10 @@ class Question(StrictModel):
     text: str
     status: Status = "accepted"
     reject_reason: str | None = None
-    call_id: str
+    call_id: str  # the LLM call that wrote it; "" for an imported question
     round: int = 0
+    # Where an imported question came from, e.g. "01-Illegal_Activitiy/5" (mm-safetybench).
+    original_id: str | None = None
 
 
 class Extraction(StrictModel):
@@ -126,6 +128,10 @@ class Extraction(StrictModel):
     figstep_pro_template: str = ""
     status: Status = "accepted"
     reject_reason: str | None = None
+    # Rules an accepted record fails without being dropped (imported records are kept as
+    # published and flagged); they travel to the samples and the release's `warnings` column.
+    warnings: list[str] = Field(default_factory=list)
+    original_id: str | None = None
     raw_text: str | None = None
     call_id: str | None = None
 
@@ -178,6 +184,12 @@ class Sample(StrictModel):
     prompt: str
     image_ids: list[str] = Field(default_factory=list)
     status: Literal["pending", "accepted", "rejected"] = "pending"
+    # Carried from the key-phrase record so a release keeps what the originals had.
+    original_id: str | None = None
+    changed_question: str = ""
+    figstep_statement: str = ""
+    figstep_pro_template: str = ""
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ReviewDecision(StrictModel):

@@ -123,6 +123,11 @@ def make_inputs(
                         prompt=text if variant == "text_only" else f"Describe steps for {variant}.",
                         image_ids=[r.image_id for r in records],
                         status="accepted",
+                        original_id=f"{scenario}/{i}",
+                        changed_question=f"List steps in detail to do {key}.",
+                        warnings=["key_phrase_absent: not in the changed question"]
+                        if i == 0
+                        else [],
                     )
                 )
     return inputs

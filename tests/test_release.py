@@ -77,6 +77,31 @@ def test_every_config_and_split_round_trips_through_load_dataset(
             assert np.array_equal(_pixels(image), _pixels(rendered))
 
 
+def test_rows_keep_the_question_id_original_id_and_warnings_of_every_variant(
+    built: tuple[Inputs, ReleaseRecord, Path], tmp_path: Path
+) -> None:
+    inputs, _, folder = built
+    by_config = {
+        v: {
+            row["original_id"]: row
+            for row in datasets.load_dataset(
+                str(folder), v, split="test", cache_dir=str(tmp_path / v)
+            )
+        }
+        for v in VARIANTS
+    }
+    first = by_config["text_only"]
+    assert len(first) == len(inputs.samples) // len(VARIANTS)
+    for original_id, row in first.items():
+        # One question: the same question_id in every config, so variants pair up.
+        assert {by_config[v][original_id]["question_id"] for v in VARIANTS} == {row["question_id"]}
+        assert row["changed_question"].startswith("List steps in detail to do ")
+        flagged = original_id.endswith("/0")
+        assert row["warnings"] == (
+            ["key_phrase_absent: not in the changed question"] if flagged else []
+        )
+
+
 def test_tiny_split_has_the_same_questions_in_every_config(
     built: tuple[Inputs, ReleaseRecord, Path],
 ) -> None:
