@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from schemas.records import Extraction, ReviewDecision, Sample, normalize_text
+from schemas.variants import VariantSpec
 
 RULES_REVIEWER = "auto:rules"
 OCR_REVIEWER = "auto:ocr"
@@ -18,35 +19,46 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(needle) and needle.casefold() in haystack.casefold()
 
 
-def rule_failures(sample: Sample, extraction: Extraction) -> list[str]:
-    """Every rule the sample breaks (empty when it passes)."""
+def rule_failures(sample: Sample, extraction: Extraction, spec: VariantSpec | None) -> list[str]:
+    """Every rule the sample breaks (empty when it passes). A rule the key-phrase record is
+    already flagged for (an imported record kept as published) is not held against it again."""
     failures = []
     key = sample.key_phrase
     if not key.strip():
         failures.append("key phrase is empty")
-    elif not _contains(extraction.changed_question, key):
+    elif not _contains(extraction.changed_question, key) and not _flagged(
+        extraction, "key_phrase_absent"
+    ):
         failures.append("key phrase does not occur in the changed question")
-    if sample.variant in ("typo", "sd", "sd_typo") and _contains(sample.prompt, key):
-        failures.append("the prompt leaks the key phrase")
+    for check in spec.checks if spec else []:
+        if check.check == "prompt_excludes":
+            hidden = check.expected.format(**sample.model_dump())
+            if hidden.strip() and _contains(sample.prompt, hidden):
+                failures.append("the prompt leaks the key phrase")
     return failures
+
+
+def _flagged(extraction: Extraction, code: str) -> bool:
+    return any(w.split(":", 1)[0] == code for w in extraction.warnings)
 
 
 def review_samples(
     samples: Sequence[Sample],
     extractions: Mapping[str, Extraction],
+    specs: Mapping[str, VariantSpec],
     image_errors: Mapping[str, str],
     ocr_errors: Mapping[str, str] | None = None,
 ) -> list[ReviewDecision]:
     """One decision per sample.
 
-    `image_errors` maps sample ids to why their image could not be made (e.g. text too long to
+    `specs` (by variant name) say which checks apply; `image_errors` maps sample ids to why their image could not be made (e.g. text too long to
     fit); `ocr_errors` maps sample ids to a failed OCR check. A question whose normalised text
     repeats an earlier sample's question in the same variant is rejected as a duplicate.
     """
     decisions = []
     seen: dict[tuple[str, str], str] = {}
     for sample in samples:
-        reasons = rule_failures(sample, extractions[sample.question_id])
+        reasons = rule_failures(sample, extractions[sample.question_id], specs.get(sample.variant))
         if sample.sample_id in image_errors:
             reasons.append(f"image: {image_errors[sample.sample_id]}")
         duplicate_key = (sample.variant, normalize_text(sample.question))

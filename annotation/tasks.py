@@ -19,7 +19,7 @@ from urllib.parse import quote
 from schemas._base import StrictModel
 from schemas.images import own_file
 from schemas.records import ImageRecord, ReviewDecision, Sample, stable_id
-from schemas.variants import ALL_VARIANTS
+from schemas.variants import builtin_specs
 
 LABELING_CONFIG_PATH = Path(__file__).with_name("labeling_config.xml")
 # Model version of the automatic pre-screen predictions; the project is set to show it.
@@ -101,12 +101,9 @@ def _gallery_html(
 
 
 def _rephrased_prompt(samples: list[Sample]) -> str:
-    """The prompt paired with the typography image (the MM-SafetyBench rephrasing), if any."""
-    by_variant = {s.variant: s.prompt for s in samples}
-    for variant in ("typo", "sd_typo", "sd", "figstep_pro", "figstep"):
-        if variant in by_variant:
-            return by_variant[variant]
-    return samples[0].prompt
+    """The prompt of the question's first image variant (e.g. the MM-SafetyBench rephrasing
+    that goes with TYPO), else its first prompt."""
+    return next((s.prompt for s in samples if s.image_ids), samples[0].prompt)
 
 
 def _reason_choice(reason: str | None) -> str:
@@ -163,16 +160,18 @@ def build_tasks(
     predictions: Iterable[ReviewDecision] = (),
     scenario_names: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Label Studio task dicts (data + inline prediction), one per question, in question order."""
+    """Label Studio task dicts (data + inline prediction), one per question, in question order;
+    a question's variants in the built-in variants' listing order (others after, by name)."""
     by_question: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         by_question[sample.question_id].append(sample)
     auto_by_sample: dict[str, list[ReviewDecision]] = defaultdict(list)
     for decision in predictions:
         auto_by_sample[decision.sample_id].append(decision)
+    order = {name: rank for rank, name in enumerate(builtin_specs())}
     tasks = []
     for question_id, group in by_question.items():
-        group.sort(key=lambda s: ALL_VARIANTS.index(s.variant))
+        group.sort(key=lambda s: (order.get(s.variant, len(order)), s.variant))
         first = group[0]
         auto = [d for s in group for d in auto_by_sample.get(s.sample_id, [])]
         image_shas = [images[i].sha256 for s in group for i in s.image_ids]

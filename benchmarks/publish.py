@@ -30,6 +30,7 @@ from catalog.card import card_context  # noqa: E402
 from catalog.release import LIST_COLUMNS, TEXT_COLUMNS, arrow_schema, write_release  # noqa: E402
 from schemas.config import BuildConfig  # noqa: E402
 from schemas.records import ImageRecord, Sample, question_id, sample_id  # noqa: E402
+from schemas.variants import builtin_specs  # noqa: E402
 
 VARIANTS = ["text_only", "typo", "figstep", "figstep_pro"]
 IMAGES_PER_VARIANT = {"text_only": 0, "typo": 1, "figstep": 1, "figstep_pro": 3}
@@ -118,7 +119,7 @@ def naive_write(
             elif cells:
                 row["image"] = cells[0]
             rows.append(row)
-        schema = arrow_schema(variant)
+        schema = arrow_schema(builtin_specs()[variant])
         (out / variant).mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / variant / "test.parquet")
 

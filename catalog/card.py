@@ -14,10 +14,8 @@ import yaml
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
-from schemas.prompts import load_template
 from schemas.records import ImageRecord, Sample
 from schemas.taxonomy import load_taxonomy
-from schemas.variants import COLLECTION_VARIANTS
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
@@ -27,6 +25,8 @@ GATED_PROMPT = (
     "vision-language models. Access is granted for safety research only."
 )
 CHARTS = {"scenarios": "charts/scenarios.png", "review": "charts/review_outcomes.png"}
+# One example sheet per image config: the first sample's images, as the model gets them.
+EXAMPLES = "examples/{config}.png"
 
 
 class FontRow(StrictModel):
@@ -48,9 +48,9 @@ def source_rows(samples: Sequence[Sample], images: Mapping[str, ImageRecord]) ->
     used: dict[tuple[str, str], set[str]] = defaultdict(set)
     counts: Counter[tuple[str, str]] = Counter()
     for sample in samples:
-        if sample.variant not in COLLECTION_VARIANTS:
-            continue
         for image_id in sample.image_ids:
+            if images[image_id].kind != "collection":
+                continue
             params = images[image_id].params
             key = (str(params.get("source", "")), str(params.get("license", "")))
             used[key].add(image_id)
@@ -63,13 +63,25 @@ def source_rows(samples: Sequence[Sample], images: Mapping[str, ImageRecord]) ->
     ]
 
 
+class VariantRow(StrictModel):
+    """One variant as its spec defines it (the card's variant table)."""
+
+    name: str
+    title: str
+    source: str
+    summary: str
+    prompt: str
+    spec_sha256: str
+    recipe: str  # its operations, e.g. "text -> split"
+
+
 class CardContext(StrictModel):
     """Facts about the run that the card states; built by `card_context` from records."""
 
     run_id: str
     taxonomy_title: str
     generator: dict[str, str]
-    variant_prompts: dict[str, str]
+    variants: list[VariantRow]
     fonts: list[FontRow]
     renderer: dict[str, str]
     image_model: dict[str, str] | None
@@ -116,7 +128,8 @@ def card_context(
         "FreeType": _versions(images, "freetype_version"),
     }
     image_model = None
-    if config.image_model.path and any(v in ("sd", "sd_typo") for v in config.variants):
+    specs = config.chosen_specs()
+    if config.image_model.path and any(s.needs_image_model for s in specs):
         m = config.image_model
         image_model = {
             "model": m.path,
@@ -130,12 +143,24 @@ def card_context(
             "dtype": m.dtype,
             "seed": str(m.seed),
         }
-    template = load_template("variant_prompts")
+    renderer["fidelity"] = config.render.fidelity
+    variants = [
+        VariantRow(
+            name=s.name,
+            title=s.title,
+            source=s.source,
+            summary=s.summary,
+            prompt=" ".join(s.prompt_for(config.render.fidelity).split()),
+            spec_sha256=s.sha256()[:12],
+            recipe=" -> ".join(step.op for step in s.images) or "(no image)",
+        )
+        for s in specs
+    ]
     return CardContext(
         run_id=run_id,
         taxonomy_title=load_taxonomy(config.taxonomy).title,
         generator=generator,
-        variant_prompts={v: " ".join(str(template[v]).split()) for v in config.variants},
+        variants=variants,
         fonts=[FontRow(name=name, sha256=sha or "") for name, sha in fonts],
         renderer=renderer,
         image_model=image_model,
@@ -221,6 +246,9 @@ def render_card(
     """
     configs = list(data_files)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
+    image_counts: Counter[str] = Counter()
+    for sample in samples:
+        image_counts[sample.variant] += len(sample.image_ids)
     rows = [
         {"name": name, "counts": [per_cell[(slug, c)] for c in configs]}
         for slug, name in scenario_names.items()
@@ -251,6 +279,8 @@ def render_card(
         "gated": release.gated,
         "outcomes": outcomes,
         "examples": _example_rows(samples, configs),
+        "image_counts": image_counts,
+        "example_images": EXAMPLES,
         "charts": CHARTS,
         "ctx": context,
         "sources": source_rows(samples, images) if images is not None else [],

@@ -54,3 +54,26 @@ def review_chart(outcomes: Sequence[OutcomeCount], path: Path) -> Path:
     fig.savefig(path, **_SAVE)
     plt.close(fig)
     return path
+
+
+def example_sheet(images: Sequence[bytes], path: Path, height: int = 160, gap: int = 8) -> Path:
+    """One sample's images side by side at a common height (a variant's example in the card)."""
+    import io
+
+    from PIL import Image
+
+    opened = []
+    for data in images:
+        with Image.open(io.BytesIO(data)) as image:
+            scale = height / image.height
+            size = (max(1, round(image.width * scale)), height)
+            opened.append(image.convert("RGB").resize(size, Image.LANCZOS))
+    width = sum(i.width for i in opened) + gap * (len(opened) - 1)
+    sheet = Image.new("RGB", (width, height), (200, 200, 200))
+    x = 0
+    for image in opened:
+        sheet.paste(image, (x, 0))
+        x += image.width + gap
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, format="PNG", optimize=True)
+    return path

@@ -25,14 +25,14 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import Field
 
-from catalog.card import CHARTS, CardContext, render_card
-from catalog.charts import review_chart, scenario_chart
+from catalog.card import CHARTS, EXAMPLES, CardContext, render_card
+from catalog.charts import example_sheet, review_chart, scenario_chart
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
-from schemas.variants import COLLECTION_VARIANTS
+from schemas.variants import VariantSpec
 
 SPLITS = ("test", "tiny")
 MANIFEST = "MANIFEST.json"
@@ -101,8 +101,13 @@ def next_version(existing: Iterable[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def text_columns(variant: str) -> tuple[str, ...]:
-    return TEXT_COLUMNS + (COLLECTION_COLUMNS if variant in COLLECTION_VARIANTS else ())
+def text_columns(spec: VariantSpec) -> tuple[str, ...]:
+    return TEXT_COLUMNS + (COLLECTION_COLUMNS if spec.question_source == "collection" else ())
+
+
+def image_column(spec: VariantSpec) -> str | None:
+    """Where a config's images go: `image` (one per row), `images` (an ordered list), or none."""
+    return {"none": None, "one": "image", "many": "images"}[spec.yields]
 
 
 def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict[str, str]:
@@ -115,30 +120,33 @@ def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict
     }
 
 
-def _features(variant: str) -> dict[str, Any]:
-    features: dict[str, Any] = {name: _TEXT for name in text_columns(variant)}
+def _features(spec: VariantSpec) -> dict[str, Any]:
+    features: dict[str, Any] = {name: _TEXT for name in text_columns(spec)}
     features |= {name: _TEXT_LIST for name in LIST_COLUMNS}
-    if variant == "figstep_pro":
+    column = image_column(spec)
+    if column == "images":
         features["images"] = {"_type": "List", "feature": _IMAGE}
-    elif variant != "text_only":
+    elif column == "image":
         features["image"] = _IMAGE
     return features
 
 
-def arrow_schema(variant: str) -> pa.Schema:
+def arrow_schema(spec: VariantSpec) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    fields = [pa.field(name, pa.string()) for name in text_columns(variant)]
+    fields = [pa.field(name, pa.string()) for name in text_columns(spec)]
     fields += [pa.field(name, pa.list_(pa.string())) for name in LIST_COLUMNS]
-    if variant == "figstep_pro":
+    column = image_column(spec)
+    if column == "images":
         fields.append(pa.field("images", pa.list_(image)))
-    elif variant != "text_only":
+    elif column == "image":
         fields.append(pa.field("image", image))
-    meta = {"huggingface": json.dumps({"info": {"features": _features(variant)}})}
+    meta = {"huggingface": json.dumps({"info": {"features": _features(spec)}})}
     return pa.schema(fields, metadata=meta)
 
 
 def _row(
     sample: Sample,
+    spec: VariantSpec,
     scenario_names: Mapping[str, str],
     images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
@@ -160,12 +168,13 @@ def _row(
         "prompt": sample.prompt,
         "warnings": list(sample.warnings),
     }
-    if sample.variant in COLLECTION_VARIANTS:
+    if spec.question_source == "collection":
         row |= collection_fields(sample, images)
     cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]
-    if sample.variant == "figstep_pro":
+    column = image_column(spec)
+    if column == "images":
         row["images"] = cells
-    elif sample.variant != "text_only":
+    elif column == "image":
         row["image"] = cells[0]
     size = sum(len(c["bytes"]) for c in cells) + sum(len(row[c]) for c in TEXT_COLUMNS)
     return row, size
@@ -193,7 +202,7 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         sample.figstep_pro_template,
         sample.warnings,
     ]
-    if sample.variant in COLLECTION_VARIANTS:
+    if sample.image_ids and images[sample.image_ids[0]].kind == "collection":
         item.append(collection_fields(sample, images))  # a new licence is a new row
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
 
@@ -334,15 +343,17 @@ def write_release(
         counts: Counter[str] = Counter()
         rows_per_file: dict[str, int] = {}
         data_files: dict[str, dict[str, str]] = {}
+        specs = resolved.specs()
         variants = [v for v in resolved.variants if any(s.variant == v for s in ordered)]
         for variant in variants:
-            schema = arrow_schema(variant)
+            spec = specs[variant]
+            schema = arrow_schema(spec)
             folder = staging / "data" / variant
             writers = {
                 split: _ShardedWriter(folder, split, schema, policy, tag) for split in SPLITS
             }
             for sample in (s for s in ordered if s.variant == variant):
-                row, size = _row(sample, scenario_names, images, artifacts_dir)
+                row, size = _row(sample, spec, scenario_names, images, artifacts_dir)
                 writers["test"].add(row, size)
                 if sample.question_id in tiny:
                     writers["tiny"].add(row, size)
@@ -352,6 +363,13 @@ def write_release(
                     rows_per_file[f"data/{variant}/{file_name}"] = rows
                     counts[f"{variant}/{split}"] += rows
                 data_files[variant][split] = f"data/{variant}/{split}-{tag}-*.parquet"
+        for variant in variants:
+            first = min((s for s in ordered if s.variant == variant), key=lambda s: s.sample_id)
+            if first.image_ids:
+                example_sheet(
+                    [image_bytes(artifacts_dir, images[i]) for i in first.image_ids],
+                    staging / EXAMPLES.format(config=variant),
+                )
         scenario_chart(_scenario_counts(ordered, scenario_names), staging / CHARTS["scenarios"])
         review_chart(outcomes, staging / CHARTS["review"])
         (staging / "build_config.yaml").write_text(

@@ -26,7 +26,7 @@ from evaluation.stats import (  # noqa: E402
 from schemas._base import StrictModel  # noqa: E402
 from schemas.records import EvalResult, EvalRun, JudgeName, JudgeRule  # noqa: E402
 from schemas.taxonomy import load_taxonomy  # noqa: E402
-from schemas.variants import ALL_VARIANTS  # noqa: E402
+from schemas.variants import builtin_specs  # noqa: E402
 
 ALL = "all"
 _TEMPLATE = Path(__file__).with_name("report.md.j2")
@@ -68,7 +68,7 @@ class Report(StrictModel):
 
 def _variant_order(results: Sequence[EvalResult]) -> list[str]:
     present = {r.variant for r in results}
-    known = [v for v in ALL_VARIANTS if v in present]
+    known = [v for v in builtin_specs() if v in present]
     return known + sorted(present - set(known))
 
 

@@ -10,36 +10,34 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import TaskRunner
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from annotation.rules import review_samples
 from catalog import Catalog
 from catalog.publish import publish_run
 from flows.artifacts_store import ArtifactStore
-from flows.assemble import build_samples, image_key, render_requests
+from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
-from flows.image_tasks import generate_all, render_all
 from flows.limits import GPU_LIMIT, ensure_limits, paced
-from flows.ocr_stage import run_ocr
+from flows.ocr_stage import ocr_expectations, run_ocr
 from flows.preflight import select_scenarios
 from flows.review_stage import Rerender, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
+from flows.variant_images import ImageStageResult, make_variant_images, progress_bar
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.llm_summary import summarize_llm
 from generators.providers import make_provider
 from generators.questions import QuestionsResult, generate_questions
-from schemas.config import BuildConfig, ConfigError
+from schemas.config import BuildConfig
 from schemas.records import (
     Extraction,
     ImageRecord,
@@ -50,37 +48,10 @@ from schemas.records import (
     Sample,
     Scenario,
 )
-from schemas.variants import COLLECTION_VARIANTS, SD_VARIANTS
+from schemas.variants import VariantSpec
 
 console = Console(stderr=True)
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
-
-
-@dataclass
-class ImageStageResult:
-    images: dict[str, ImageRecord] = field(default_factory=dict)
-    by_key: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    drawn: int = 0
-    reused: int = 0
-
-    def absorb(self, other: ImageStageResult) -> None:
-        self.images.update(other.images)
-        self.by_key.update(other.by_key)
-        self.errors.update(other.errors)
-        self.drawn += other.drawn
-        self.reused += other.reused
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def make_run_id(config: BuildConfig) -> str:
@@ -106,7 +77,7 @@ def questions_stage(
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     per_scenario = -(-config.questions_per_scenario // config.llm.questions_per_request)
-    with _progress() as progress:
+    with progress_bar() as progress:
         # Later rounds (after duplicates) can add requests beyond this first estimate.
         bar = progress.add_task(
             f"Questions ({provider.model})", total=len(scenarios) * per_scenario
@@ -133,7 +104,7 @@ def extraction_stage(
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     accepted = [q for q in questions.questions if q.status == "accepted"]
-    with _progress() as progress:
+    with progress_bar() as progress:
         bar = progress.add_task(f"Key phrases ({provider.model})", total=len(accepted))
         return extract_key_phrases(
             provider,
@@ -145,96 +116,16 @@ def extraction_stage(
         )
 
 
-def render_stage(
-    config: BuildConfig, extractions: list[Extraction], artifacts: Path, runner: TaskRunner[Any]
-) -> ImageStageResult:
-    """Render chunk tasks over `runner` (see flows.image_tasks); merged here, in the flow."""
-    from typography import RenderJob
-
-    wanted = render_requests(extractions, config.variants, config)
-    jobs = [RenderJob(kind=kind, text=text, preset=preset) for kind, text, preset in wanted]  # type: ignore[arg-type]
-    result = ImageStageResult()
-    with _progress() as progress:
-        bar = progress.add_task("Rendering typography", total=len(jobs))
-        outcomes = render_all(
-            jobs, config, artifacts, runner, progress=lambda n: progress.advance(bar, n)
-        )
-    for key, outcome in zip(wanted, outcomes, strict=True):
-        if outcome.error is not None:
-            result.errors[key] = outcome.error
-            continue
-        result.by_key[key] = [image.image_id for image in outcome.images]
-        result.images.update({image.image_id: image for image in outcome.images})
-        if outcome.rendered:
-            result.drawn += 1
-        else:
-            result.reused += 1
-    return result
-
-
-def sd_stage(
-    config: BuildConfig,
-    extractions: list[Extraction],
-    artifacts: Path,
-    runner: TaskRunner[Any],
-    gpu_limit: str | None,
-) -> ImageStageResult:
-    """SD chunk tasks over `runner`; SD+TYPO composites are drawn here from the fetched images."""
-    from generators.sd_images import SDJob
-    from typography import Ledger, TypographyError, compose_sd_typo
-
-    store = ArtifactStore.from_config(config.runner)
-
-    result = ImageStageResult()
-    phrases = list(dict.fromkeys(e.key_phrase for e in extractions))
-    composites = Ledger(artifacts, "sd_typo")
-    jobs = [SDJob(sample_key=phrase, key_phrase=phrase) for phrase in phrases]
-    with _progress() as progress:
-        bar = progress.add_task("Stable Diffusion", total=len(jobs))
-        try:
-            outcomes = generate_all(
-                jobs, config, artifacts, runner, gpu_limit, lambda n: progress.advance(bar, n)
-            )
-        except ValueError as exc:  # no model, unknown scheduler, checker requested but absent
-            raise ConfigError(f"image_model: {exc}") from None
-    for phrase, outcome in zip(phrases, outcomes, strict=True):
-        sd_key, composite_key = ("sd", phrase, ""), ("sd_typo", phrase, "")
-        if outcome.image is None:
-            result.errors[sd_key] = result.errors[composite_key] = outcome.error or "no image"
-            continue
-        result.images[outcome.image.image_id] = outcome.image
-        result.by_key[sd_key] = [outcome.image.image_id]
-        result.drawn += int(outcome.generated)
-        result.reused += int(not outcome.generated)
-        if "sd_typo" in config.variants:
-            store.fetch(artifacts, [outcome.image])
-            try:
-                composite = compose_sd_typo(
-                    artifacts / outcome.image.path,
-                    phrase,
-                    artifacts,
-                    preset=config.render.sd_typo_preset,
-                    compress_level=config.render.png_compress_level,
-                    ledger=composites,
-                )
-            except TypographyError as exc:  # the phrase cannot fit: reject, keep going
-                result.errors[composite_key] = str(exc)
-                continue
-            store.put(artifacts, [composite])
-            result.images[composite.image_id] = composite
-            result.by_key[composite_key] = [composite.image_id]
-    return result
-
-
 @task(name="auto_review", **STAGE)
 def review_stage(
     samples: list[Sample],
     extractions: list[Extraction],
     image_errors: dict[str, str],
     ocr_errors: dict[str, str],
+    specs: dict[str, VariantSpec],
 ) -> list[ReviewDecision]:
     return review_samples(
-        samples, {e.question_id: e for e in extractions}, image_errors, ocr_errors
+        samples, {e.question_id: e for e in extractions}, specs, image_errors, ocr_errors
     )
 
 
@@ -242,14 +133,22 @@ def review_stage(
 def ocr_stage(
     config: BuildConfig,
     samples: list[Sample],
+    extractions: list[Extraction],
     images: dict[str, ImageRecord],
     artifacts: Path,
     catalog_path: Path,
 ) -> dict[str, str]:
-    """OCR every typography image not checked before; record the checks; return failures."""
+    """OCR every image whose variant asks for it and that was not checked before; record the
+    checks; return failures."""
+    by_question = {e.question_id: e for e in extractions}
+    expected = ocr_expectations(
+        samples, config.specs(), lambda s: sample_fields(by_question[s.question_id])
+    )
     with Catalog(catalog_path) as catalog:
         known = {c.image_id: c for c in catalog.records("ocr_checks")}
-        fresh, failures = run_ocr(samples, images, artifacts, known, config.review.max_cer, console)
+        fresh, failures = run_ocr(
+            samples, expected, images, artifacts, known, config.review.max_cer, console
+        )
         catalog.upsert("ocr_checks", fresh)
     return failures
 
@@ -369,16 +268,14 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
 def make_images(
     cfg: BuildConfig,
     extractions: list[Extraction],
-    variants: list[str],
+    specs: list[VariantSpec],
     artifacts: Path,
     limits: list[str],
 ) -> ImageStageResult:
-    """Typography (and SD when configured) for `extractions`, on the configured task runner."""
+    """Every image the variants' recipes need for `extractions`, on the configured runner."""
     with started_task_runner(cfg.runner, artifacts) as runner:
-        images = render_stage(cfg, extractions, artifacts, runner)
-        if any(v in SD_VARIANTS for v in variants):
-            gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
-            images.absorb(sd_stage(cfg, extractions, artifacts, runner, gpu_limit))
+        gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
+        images = make_variant_images(cfg, extractions, specs, artifacts, runner, gpu_limit)
     # Review and publish read local files: bring what workers put to a shared store here.
     ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
     return images
@@ -387,13 +284,13 @@ def make_images(
 def _rerender(
     cfg: BuildConfig,
     fixed: list[Extraction],
-    variants: list[str],
+    specs: list[VariantSpec],
     artifacts: Path,
     limits: list[str],
 ) -> tuple[list[Sample], dict[str, ImageRecord]]:
     """Images and samples again for key phrases corrected in review (sample ids unchanged)."""
-    fresh = make_images(cfg, fixed, variants, artifacts, limits)
-    return build_samples(fixed, variants, fresh.by_key, cfg), fresh.images
+    fresh = make_images(cfg, fixed, specs, artifacts, limits)
+    return build_samples(fixed, specs, fresh.by_key, cfg.render.fidelity), fresh.images
 
 
 def _human_review(
@@ -435,8 +332,10 @@ def _human_review(
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
+    # Variants whose questions are written about collection images come from that stage.
+    specs = [s for s in cfg.chosen_specs() if s.question_source == "taxonomy"]
     # A build of collection variants only asks for no taxonomy questions.
-    asked = scenarios if set(cfg.variants) - COLLECTION_VARIANTS else []
+    asked = scenarios if specs else []
     questions = questions_stage(cfg, asked, artifacts, run_id)
     extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
@@ -453,32 +352,34 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         )
 
     accepted = [e for e in extractions.extractions if e.status == "accepted"]
-    variants = [v for v in cfg.variants if v not in COLLECTION_VARIANTS]
-    skipped = [v for v in variants if v in SD_VARIANTS and not cfg.image_model.path]
+    skipped = [s.name for s in specs if s.needs_image_model and not cfg.image_model.path]
     if skipped:
         console.print(
             f"[yellow]skipping {', '.join(skipped)}:[/yellow] no image model configured "
             "(set image_model.path to a diffusers model folder or hub id, e.g. "
             "--set image_model.path=stabilityai/sdxl-turbo)"
         )
-        variants = [v for v in variants if v not in skipped]
+        specs = [s for s in specs if s.name not in skipped]
 
-    images = make_images(cfg, accepted, variants, artifacts, limits)
-    samples = build_samples(accepted, variants, images.by_key, cfg)
-    extraction_by_q = {e.question_id: e for e in accepted}
+    images = make_images(cfg, accepted, specs, artifacts, limits)
+    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity)
     image_errors = {
         s.sample_id: images.errors[key]
         for s in samples
-        if (key := image_key(s.variant, extraction_by_q[s.question_id], cfg)) in images.errors
+        if (key := (s.question_id, s.variant)) in images.errors
     }
     samples += grounded.samples
     images.images.update(grounded.images)
     ocr_errors = (
-        ocr_stage(cfg, samples, images.images, artifacts, catalog_path)
+        ocr_stage(
+            cfg, samples, accepted + grounded.extractions, images.images, artifacts, catalog_path
+        )
         if cfg.review.ocr_check
         else {}
     )
-    decisions = review_stage(samples, accepted + grounded.extractions, image_errors, ocr_errors)
+    decisions = review_stage(
+        samples, accepted + grounded.extractions, image_errors, ocr_errors, cfg.specs()
+    )
     _apply_decisions(samples, decisions)
     with Catalog(catalog_path) as catalog:
         catalog.upsert("images", list(images.images.values()))
@@ -496,7 +397,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             decisions,
             scenarios,
             catalog_path,
-            lambda fixed: _rerender(cfg, fixed, variants, artifacts, limits),
+            lambda fixed: _rerender(cfg, fixed, specs, artifacts, limits),
         )
     if complete:
         publish = publish_stage(cfg, samples, artifacts, run_id)

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from flows.cli_evaluate import register as register_evaluate_commands
 from flows.cli_release import register as register_release_commands
+from flows.cli_variants import register as register_variant_commands
 from flows.prefect_env import configure_prefect
 from schemas.config import BuildConfig, ConfigError, load_config
 
@@ -138,42 +139,46 @@ def prompts_show(
 
 @app.command()
 def preview(
-    variant: Annotated[str, typer.Argument(help="typo, figstep or figstep_pro.")],
-    text: Annotated[str, typer.Argument(help="Key phrase (typo, figstep_pro) or statement.")],
+    variant: Annotated[str, typer.Argument(help="A variant name (see `variants list`).")],
+    text: Annotated[
+        str, typer.Argument(help="The text: used as key phrase, statement and every text field.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
         "preview.png"
     ),
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Render one image with the configured preset (render.*_preset), for tuning a config.
+    """Render one variant's image(s) for a text with the configured presets, for tuning a config.
 
-    FigStep-Pro fragments are drawn side by side with a grey gap so the cuts show. Nothing is
-    cached or recorded; the font size actually used and the geometry are printed.
+    Several images (FigStep-Pro fragments) are drawn side by side with a grey gap so the cuts
+    show. Nothing is cached or recorded; the font size actually used and the geometry are
+    printed. Variants that need a Stable Diffusion or collection image cannot be previewed.
     """
-    from typography import RenderJob, TypographyError, render_preview
+    from flows.assemble import TEXT_FIELDS
+    from flows.variant_images import render_job
+    from typography import TypographyError, render_preview
 
     cfg = _load(config, set_)
-    presets = {
-        "typo": cfg.render.typo_preset,
-        "figstep": cfg.render.figstep_preset,
-        "figstep_pro": cfg.render.figstep_pro_preset,
-    }
-    if variant not in presets:
-        console.print(f"[red]error:[/red] variant must be one of {', '.join(presets)}")
+    spec = cfg.specs().get(variant)
+    if spec is None or spec.yields == "none" or spec.source_ops:
+        drawable = [n for n, s in cfg.specs().items() if s.yields != "none" and not s.source_ops]
+        console.print(f"[red]error:[/red] variant must be one of {', '.join(drawable)}")
         raise typer.Exit(2)
+    fields = {name: text for name in TEXT_FIELDS}
     try:
-        drawn = render_preview(
-            RenderJob(kind=variant, text=text, preset=presets[variant]),  # type: ignore[arg-type]
-            out,
-        )
-    except TypographyError as exc:
+        pictures = render_preview(render_job(cfg, spec, fields), out)
+    except (TypographyError, KeyError) as exc:
         console.print(f"[red]cannot render:[/red] {exc}")
         raise typer.Exit(1) from None
+    meta = pictures[0].meta
     shown = {
-        k: drawn.params[k] for k in ("canvas", "origin", "lines", "fragments") if k in drawn.params
+        k: meta[k] for k in ("canvas", "origin", "lines", "fragments", "deviation") if k in meta
     }
-    console.print(f"wrote {out} (preset {presets[variant]}, font size {drawn.font_size}) {shown}")
+    console.print(
+        f"wrote {out} ({len(pictures)} image(s), font size {pictures[0].font_size}) {shown}",
+        markup=False,
+    )
 
 
 review_app = typer.Typer(
@@ -374,6 +379,7 @@ def review_status(
 
 # publish, releases list/diff, catalog query, export jsonl
 register_release_commands(app)
+register_variant_commands(app)
 # evaluate a model on a release; evaluate report RUN
 register_evaluate_commands(app)
 

@@ -31,7 +31,7 @@ from schemas.records import (
     Sample,
     Scenario,
 )
-from schemas.variants import COLLECTION_VARIANTS
+from schemas.variants import VariantSpec
 
 console = Console(stderr=True)
 
@@ -51,10 +51,10 @@ class CollectionStageResult:
 
 
 def natural_samples(
-    extractions: list[Extraction], image_of: dict[str, str], variant: str = "natural"
+    extractions: list[Extraction], image_of: dict[str, str], spec: VariantSpec, fidelity: str
 ) -> list[Sample]:
-    """One sample per grounded question: its source image and the question as the prompt."""
-    return [make_sample(e, variant, [image_of[e.question_id]]) for e in extractions]
+    """One sample per grounded question: its source image and the spec's prompt."""
+    return [make_sample(e, spec, [image_of[e.question_id]], fidelity) for e in extractions]
 
 
 @task(name="collection", cache_policy=NO_CACHE, persist_result=False)
@@ -63,7 +63,8 @@ def collection_stage(
 ) -> CollectionStageResult:
     """Nothing to do (an empty result) unless the config asks for the natural variant."""
     collection = config.collection
-    if collection is None or not set(config.variants) & COLLECTION_VARIANTS:
+    chosen = [s for s in config.chosen_specs() if s.question_source == "collection"]
+    if collection is None or not chosen:
         return CollectionStageResult()
     try:
         with console.status("Importing the image collection"):
@@ -95,7 +96,13 @@ def collection_stage(
         images={i.image_id: i for i in imported.images},
         questions=grounded.questions,
         extractions=grounded.extractions,
-        samples=natural_samples(grounded.extractions, grounded.image_of),
+        samples=[
+            sample
+            for spec in chosen
+            for sample in natural_samples(
+                grounded.extractions, grounded.image_of, spec, config.render.fidelity
+            )
+        ],
         calls=grounded.calls,
         imported=imported.imported,
         reused=imported.reused,

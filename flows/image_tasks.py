@@ -35,7 +35,6 @@ def render_chunk(
     artifacts: Path,
     store_url: str | None,
     stage_dir: str | None,
-    compress_level: int,
     workers: int,
     progress: Progress | None = None,
 ) -> list[RenderOutcome]:
@@ -43,9 +42,8 @@ def render_chunk(
 
     store = ArtifactStore(store_url)
     stage = store.stage_dir(artifacts, stage_dir)  # resolved on the worker's own machine
-    outcomes = render_jobs(
-        jobs, stage, compress_level=compress_level, workers=workers, progress=progress
-    )
+    store.fetch(stage, [record for job in jobs for record in job.inputs])  # source images
+    outcomes = render_jobs(jobs, stage, workers=workers, progress=progress)
     store.put(stage, [image for outcome in outcomes for image in outcome.images])
     return outcomes
 
@@ -91,7 +89,6 @@ def render_all(
         "artifacts": artifacts,
         "store_url": ArtifactStore.from_config(config.runner).url,
         "stage_dir": config.runner.stage_dir,
-        "compress_level": config.render.png_compress_level,
     }
     if not maps_over_workers(config.runner):
         return render_chunk(jobs, workers=config.render.workers, progress=progress, **common)

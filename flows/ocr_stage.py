@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from schemas.records import ImageRecord, OcrCheck, Sample
+from schemas.variants import VariantSpec
 
-OCR_VARIANTS = ("typo", "figstep", "figstep_pro")
+Fields = Callable[[Sample], Mapping[str, Any]]
 
 
-def _check(sample: Sample, images: Mapping[str, ImageRecord], artifacts: Path) -> OcrCheck:
+def ocr_expectations(
+    samples: Sequence[Sample], specs: Mapping[str, VariantSpec], fields: Fields
+) -> dict[str, str]:
+    """{sample id: the text its images must read back as}, for samples whose variant's spec
+    asks for an `ocr` check."""
+    wanted = {}
+    for sample in samples:
+        spec = specs.get(sample.variant)
+        check = next((c for c in spec.checks if c.check == "ocr"), None) if spec else None
+        if check is not None and sample.image_ids:
+            wanted[sample.sample_id] = check.expected.format(**fields(sample))
+    return wanted
+
+
+def _check(
+    sample: Sample, expected: str, images: Mapping[str, ImageRecord], artifacts: Path
+) -> OcrCheck:
     from typography import ocr_check, ocr_check_fragments
 
     records = [images[i] for i in sample.image_ids]
-    if sample.variant == "figstep_pro":
-        result = ocr_check_fragments(records, artifacts, sample.key_phrase)
+    if len(records) > 1:  # fragments: read alone and side by side
+        result = ocr_check_fragments(records, artifacts, expected)
         return OcrCheck(
             image_id=records[0].image_id,
-            kind="figstep_pro",
-            expected=sample.key_phrase,
+            kind=sample.variant,
+            expected=expected,
             recognized=result.joined_recognized,
             cer=result.joined_cer,
             leaked_words=result.leaked_words,
@@ -32,7 +50,7 @@ def _check(sample: Sample, images: Mapping[str, ImageRecord], artifacts: Path) -
             engine=result.engine,
         )
     record = records[0]
-    single = ocr_check(record, artifacts, record.text)
+    single = ocr_check(record, artifacts, expected)
     return OcrCheck(
         image_id=record.image_id,
         kind=sample.variant,
@@ -57,17 +75,18 @@ def failure_reason(check: OcrCheck, max_cer: float) -> str | None:
 
 def run_ocr(
     samples: Sequence[Sample],
+    expected: Mapping[str, str],
     images: Mapping[str, ImageRecord],
     artifacts: Path,
     known: Mapping[str, OcrCheck],
     max_cer: float,
     console: Console,
 ) -> tuple[list[OcrCheck], dict[str, str]]:
-    """Check every typography image not checked before (`known`, by image id); return the new
-    checks and {sample_id: failure reason} for auto-review."""
+    """Check every image of the samples in `expected` (sample id -> text) not checked before
+    (`known`, by first image id); return the new checks and {sample_id: failure reason}."""
     todo: dict[str, Sample] = {}
     for sample in samples:
-        if sample.variant in OCR_VARIANTS and sample.image_ids:
+        if sample.sample_id in expected:
             key = sample.image_ids[0]
             if key not in known:
                 todo.setdefault(key, sample)
@@ -78,11 +97,15 @@ def run_ocr(
             console.status(f"OCR check of {len(todo)} images"),
             ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
         ):
-            fresh = list(pool.map(lambda s: _check(s, images, artifacts), todo.values()))
+            fresh = list(
+                pool.map(
+                    lambda s: _check(s, expected[s.sample_id], images, artifacts), todo.values()
+                )
+            )
     checks = {**known, **{c.image_id: c for c in fresh}}
     failures = {}
     for sample in samples:
-        check = checks.get(sample.image_ids[0]) if sample.image_ids else None
+        check = checks.get(sample.image_ids[0]) if sample.sample_id in expected else None
         if check is not None and (reason := failure_reason(check, max_cer)) is not None:
             failures[sample.sample_id] = reason
     return fresh, failures

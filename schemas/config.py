@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from schemas._base import StrictModel
-from schemas.variants import ALL_VARIANTS, COLLECTION_VARIANTS, Variant
+from schemas.variants import SpecError, VariantSpec, all_specs, load_spec_dir
 
 
 class ConfigError(ValueError):
@@ -80,14 +80,33 @@ class CollectionConfig(StrictModel):
 
 
 class RenderConfig(StrictModel):
+    # `reference`: pixel-identical to the originals' renderers wherever they lose no ink, their
+    # FigStep-Pro cut rule and prompt wording, RGB images; text moves only where the original
+    # would clip, and the record says so. `safe`: our never-clip layout with a margin.
+    fidelity: Literal["reference", "safe"] = "safe"
     typo_preset: str = "mmsb-typo"
     figstep_preset: str = "figstep"
     figstep_pro_preset: str = "figstep-pro"
     sd_typo_preset: str = "sd-typo"
+    # png, or jpeg as MM-SafetyBench published its images (quality 75, Pillow's default).
+    image_format: Literal["png", "jpeg"] = "png"
+    jpeg_quality: int = Field(default=75, ge=1, le=100)
+    # auto: RGB in reference fidelity (as the originals), 8-bit gray typography in safe.
+    color: Literal["auto", "gray", "rgb"] = "auto"
+    # Your own font files by name (e.g. arial: /path/to/ARIAL.TTF), usable in presets.
+    fonts: dict[str, str] = Field(default_factory=dict)
+    # A presets YAML file (relative to the config's folder); its presets join the built-ins.
+    presets_file: str | None = None
+    # The presets read from presets_file (or written inline): name -> definition.
+    presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # zlib level for PNG: 1 is about twice as fast as the default 6 for a few % more bytes.
     png_compress_level: int = Field(default=1, ge=0, le=9)
     # 0 means one worker process per CPU core.
     workers: int = Field(default=0, ge=0)
+
+    @property
+    def rgb(self) -> bool:
+        return self.color == "rgb" or (self.color == "auto" and self.fidelity == "reference")
 
 
 class ImageModelConfig(StrictModel):
@@ -172,9 +191,14 @@ class BuildConfig(StrictModel):
     # Scenario slugs to build; empty means every scenario of the taxonomy.
     scenarios: list[str] = Field(default_factory=list)
     questions_per_scenario: int = Field(default=3, ge=1, le=10_000)
-    variants: list[Variant] = Field(
+    # Your own variant specs (read from a `variants/` folder beside the config, or inline).
+    variant_specs: list[VariantSpec] = Field(default_factory=list)
+    # Variant names: built-ins (`safetyforge variants list`) or your own specs.
+    variants: list[str] = Field(
         default_factory=lambda: ["text_only", "typo", "figstep", "figstep_pro"]
     )
+    # Per-variant overrides of a spec's `params`, e.g. {jood_mixup: {lam: 0.3}}.
+    variant_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seed: int = 0
     artifacts_dir: str = "artifacts"
     llm: LLMConfig = Field(default_factory=LLMConfig)
@@ -186,15 +210,53 @@ class BuildConfig(StrictModel):
     # Existing images for the `natural` variant; None: no collection.
     collection: CollectionConfig | None = None
 
-    @model_validator(mode="after")
-    def _unique_variants(self) -> BuildConfig:
-        if not self.variants:
-            raise ValueError("variants must name at least one of " + ", ".join(ALL_VARIANTS))
-        if len(set(self.variants)) != len(self.variants):
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, variants: list[str], info: ValidationInfo) -> list[str]:
+        specs = all_specs(info.data.get("variant_specs", []))
+        if not variants:
+            raise ValueError("variants must name at least one of " + ", ".join(specs))
+        if len(set(variants)) != len(variants):
             raise ValueError("variants must not repeat")
-        if self.collection is None and set(self.variants) & COLLECTION_VARIANTS:
-            raise ValueError("the natural variant needs a collection section (its images)")
+        unknown = [v for v in variants if v not in specs]
+        if unknown:
+            raise ValueError(
+                f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(specs)} "
+                "(or add a spec in a variants/ folder beside the config)"
+            )
+        return variants
+
+    @model_validator(mode="after")
+    def _variant_settings(self) -> BuildConfig:
+        specs = self.specs()
+        for name, params in self.variant_params.items():
+            spec = specs.get(name)
+            extra = set(params) - set(spec.params) if spec else set()
+            if spec is None or extra:
+                raise ValueError(
+                    f"variant_params.{name}: "
+                    + (
+                        f"{sorted(extra)} not among {sorted(spec.params)}"
+                        if spec
+                        else "no such variant"
+                    )
+                )
+        for name in self.variants:
+            if specs[name].needs_collection and self.collection is None:
+                raise ValueError(f"the {name} variant needs a collection section (its images)")
         return self
+
+    def specs(self) -> dict[str, VariantSpec]:
+        """Every variant this config can name: built-ins and its own specs."""
+        return all_specs(self.variant_specs)
+
+    def chosen_specs(self) -> list[VariantSpec]:
+        """The specs of `variants`, in the config's order."""
+        specs = self.specs()
+        return [specs[name] for name in self.variants]
+
+    def variant_params_of(self, spec: VariantSpec) -> dict[str, Any]:
+        return {**spec.params, **self.variant_params.get(spec.name, {})}
 
 
 def _parse_scalar(raw: str) -> Any:
@@ -252,4 +314,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if overrides:
         data = apply_overrides(data, overrides)
         source += " (with --set overrides)"
+    if path is not None:
+        data = _with_side_files(data, Path(path).parent, source)
     return config_from_dict(data, source)
+
+
+def _with_side_files(data: dict[str, Any], folder: Path, source: str) -> dict[str, Any]:
+    """Read what a config names beside it: `render.presets_file` (relative to the config's
+    folder) into render.presets, and every spec in `<folder>/variants/` into variant_specs."""
+    render = data.get("render")
+    if isinstance(render, dict) and render.get("presets_file"):
+        file = (folder / str(render["presets_file"])).resolve()
+        try:
+            presets = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{source}: render.presets_file {file}: {exc}") from None
+        if not isinstance(presets, dict):
+            raise ConfigError(f"{source}: render.presets_file {file}: not a mapping of presets")
+        data = {**data, "render": {**render, "presets_file": str(file), "presets": presets}}
+    specs_dir = folder / "variants"
+    if specs_dir.is_dir():
+        try:
+            specs = [s.model_dump(mode="json") for s in load_spec_dir(specs_dir)]
+        except SpecError as exc:
+            raise ConfigError(str(exc)) from None
+        data = {**data, "variant_specs": [*data.get("variant_specs", []), *specs]}
+    return data

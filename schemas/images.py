@@ -27,7 +27,8 @@ def own_file(record: ImageRecord) -> str:
     record's own file, or for a packed image a sibling named after it (see `write_own_file`)."""
     if record.byte_range is None:
         return record.path
-    return PurePosixPath(record.path).with_name(f"{record.image_id}.png").as_posix()
+    pack = PurePosixPath(record.path)
+    return pack.with_name(f"{record.image_id}{pack.suffix.rstrip('s')}").as_posix()
 
 
 def write_own_file(artifacts_dir: Path, record: ImageRecord) -> Path:

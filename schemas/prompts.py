@@ -71,9 +71,3 @@ def render_template(name: str, **context: Any) -> RenderedPrompt:
 def render_prompt(stage: str, scenario: Scenario, **context: Any) -> RenderedPrompt:
     """Render the template for `stage` ("questions" or "extraction") and the scenario's kind."""
     return render_template(template_name(stage, scenario), scenario=scenario, **context)
-
-
-def variant_prompt(variant: str, fields: dict[str, Any]) -> str:
-    """The exact text given to the evaluated model with a variant's image(s)."""
-    template = load_template("variant_prompts")
-    return " ".join(str(template[variant]).split()).format(**fields)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from schemas._base import StrictModel
-from schemas.variants import Variant
 
 ScenarioKind = Literal["harmful", "should_disclaim"]
 Status = Literal["accepted", "rejected"]
@@ -145,7 +144,8 @@ class ImageRecord(StrictModel):
     # [offset, length] when the file packs several images back to back (a FigStep-Pro set's
     # fragments); read it with schemas.images.image_bytes.
     byte_range: list[int] | None = None
-    kind: Literal["typo", "figstep", "figstep_pro_fragment", "sd", "sd_typo", "collection"]
+    # The variant that made it ("sd" for a Stable Diffusion image, "collection" for a copied one).
+    kind: str
     text: str = ""
     width: int
     height: int
@@ -177,7 +177,7 @@ class Sample(StrictModel):
     sample_id: str
     question_id: str
     scenario: str
-    variant: Variant
+    variant: str  # a variant spec's name
     question: str
     key_phrase: str
     phrase_type: str

@@ -14,10 +14,11 @@ from typing import NamedTuple
 
 import pytest
 from PIL import Image, ImageDraw
+from variant_jobs import spec_job
 
 from annotation import LabelStudioConfig, ServerHandle, server
 from schemas.records import ImageRecord, Sample, question_id, sample_id
-from typography import RenderJob, render_jobs
+from typography import render_jobs
 
 
 def _log(message: str) -> None:
@@ -74,7 +75,7 @@ def _question(
     artifacts: Path, scenario: str, text: str, key_phrase: str, images: dict[str, ImageRecord]
 ) -> list[Sample]:
     qid = question_id(scenario, text)
-    job = RenderJob(kind="figstep_pro", text=key_phrase, preset="figstep-pro")
+    job = spec_job("figstep_pro", key_phrase)
     (fragments,) = render_jobs([job], artifacts, workers=1)
     images.update({record.image_id: record for record in fragments.images})
     drawn = {

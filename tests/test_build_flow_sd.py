@@ -65,8 +65,8 @@ def test_sd_images_on_disk_match_the_release(sd_build: dict[str, Any]) -> None:
 def test_sd_typo_phrase_that_cannot_render_is_rejected_not_fatal(
     prefect_api: None, tiny_model: Path, tmp_path: Path
 ) -> None:
-    from flows.build import sd_stage
     from flows.runners import started_task_runner
+    from flows.variant_images import make_variant_images
     from schemas.records import Extraction
 
     cfg = load_config(
@@ -84,6 +84,8 @@ def test_sd_typo_phrase_that_cannot_render_is_rejected_not_fatal(
     phrase = "ride a \U0001f984"
     extraction = Extraction(question_id="q", scenario="fraud", question="q?", key_phrase=phrase)
     with started_task_runner(cfg.runner, tmp_path) as runner:
-        result = sd_stage(cfg, [extraction], tmp_path, runner, None)
-    assert ("sd", phrase, "") in result.by_key  # the SD image itself is fine
-    assert "U+1F984" in result.errors[("sd_typo", phrase, "")]
+        result = make_variant_images(
+            cfg, [extraction], cfg.chosen_specs(), tmp_path, runner, None
+        )
+    assert ("q", "sd") in result.by_key  # the SD image itself is fine
+    assert "U+1F984" in result.errors[("q", "sd_typo")]

@@ -31,7 +31,7 @@ def test_wrong_type_and_bad_variant_are_named(tmp_path: Path) -> None:
         load_config(path)
     message = str(err.value)
     assert "questions_per_scenario" in message
-    assert "variants.1" in message
+    assert "variants: Value error, unknown variant(s) hologram" in message
 
 
 def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 from annotation.rules import OCR_REVIEWER, RULES_REVIEWER, review_samples
 from schemas.records import Extraction, Sample, sample_id
+from schemas.variants import builtin_specs
+
+SPECS = builtin_specs()
 
 
 def _extraction(qid: str = "q1", key: str = "forge a passport") -> Extraction:
@@ -35,7 +38,7 @@ def _sample(
 
 def test_clean_sample_is_accepted_by_the_rules() -> None:
     e = _extraction()
-    [decision] = review_samples([_sample(e)], {e.question_id: e}, {})
+    [decision] = review_samples([_sample(e)], {e.question_id: e}, SPECS, {})
     assert (
         decision.decision == "accept"
         and decision.reviewer == RULES_REVIEWER
@@ -51,6 +54,7 @@ def test_each_rule_rejects_with_its_reason() -> None:
     decisions = review_samples(
         [leaking, wrong_key, unrenderable],
         {e.question_id: e},
+        SPECS,
         {unrenderable.sample_id: "text too long"},
     )
     reasons = [d.reason or "" for d in decisions]
@@ -63,7 +67,7 @@ def test_each_rule_rejects_with_its_reason() -> None:
 def test_duplicate_questions_are_rejected_after_the_first() -> None:
     a, b = _extraction("q1"), _extraction("q2")
     b.question = a.question.upper() + "  "
-    decisions = review_samples([_sample(a), _sample(b)], {"q1": a, "q2": b}, {})
+    decisions = review_samples([_sample(a), _sample(b)], {"q1": a, "q2": b}, SPECS, {})
     assert [d.decision for d in decisions] == ["accept", "reject"]
     assert "duplicate question" in (decisions[1].reason or "")
 
@@ -71,5 +75,7 @@ def test_duplicate_questions_are_rejected_after_the_first() -> None:
 def test_ocr_failures_reject_only_otherwise_clean_samples() -> None:
     e = _extraction()
     s = _sample(e)
-    [decision] = review_samples([s], {e.question_id: e}, {}, {s.sample_id: "CER 0.40 > 0.15"})
+    [decision] = review_samples(
+        [s], {e.question_id: e}, SPECS, {}, {s.sample_id: "CER 0.40 > 0.15"}
+    )
     assert decision.decision == "reject" and decision.reviewer == OCR_REVIEWER

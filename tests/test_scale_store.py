@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from variant_jobs import spec_job
 
 from flows.artifacts_store import ArtifactStore, StoreIntegrityError
 from schemas.config import RunnerConfig
 from schemas.records import ImageRecord
-from typography import RenderJob, render_jobs
+from typography import render_jobs
 
 
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ImageRecord]]:
     stage = tmp_path_factory.mktemp("stage")
     jobs = [
-        RenderJob(kind="typo", text="counterfeit coins", preset="mmsb-typo"),
-        RenderJob(kind="figstep_pro", text="forged passports", preset="figstep-pro"),
+        spec_job("typo", "counterfeit coins"),
+        spec_job("figstep_pro", "forged passports"),
     ]
     outcomes = render_jobs(jobs, stage, workers=1)
     return stage, [image for outcome in outcomes for image in outcome.images]

@@ -10,7 +10,6 @@ import pytest
 from generators.sd_images import build_prompt, derive_seed, frame_problem, generate_sd_images
 from generators.sd_model import Frame, resolve_dtype
 from schemas.config import ImageModelConfig, load_config
-from schemas.variants import ALL_VARIANTS, COLLECTION_VARIANTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,8 +72,8 @@ def test_mm_safetybench_recipe_is_sdxl_with_every_variant():
     config = load_config(REPO / "configs" / "mm-safetybench.yaml")
     assert config.taxonomy == "mm-safetybench"
     assert config.scenarios == []  # all 13
-    # Every variant made from generated questions; `natural` needs an image collection.
-    assert set(config.variants) == set(ALL_VARIANTS) - COLLECTION_VARIANTS
+    # MM-SafetyBench's variants (SD, TYPO, SD+TYPO) with the text baseline and FigStep.
+    assert config.variants == ["text_only", "typo", "sd", "sd_typo", "figstep", "figstep_pro"]
     image = config.image_model
     assert image.path == "stabilityai/stable-diffusion-xl-base-1.0"
     assert image.prompt_template == "A photo of {key_phrase}"

@@ -78,11 +78,25 @@ def remember_hashes(hashes: dict[str, str]) -> None:
     _SHA256.update(hashes)
 
 
+# A build's own font files (render.fonts: name -> path), as a hashable tuple of pairs.
+UserFonts = tuple[tuple[str, str], ...]
+
+
 @cache
-def resolve_font(name: str) -> ResolvedFont:
+def resolve_font(name: str, user: UserFonts = ()) -> ResolvedFont:
+    """A font by name: the build's own files first (e.g. a licensed Arial), then fonts.yaml."""
+    own = dict(user).get(name)
+    if own is not None:
+        path = Path(own).expanduser()
+        if not path.is_file():
+            raise TypographyError(f"font {name!r}: render.fonts names {own}, which is not a file")
+        return ResolvedFont(name=name, path=str(path), index=0, sha256=_file_sha256(str(path)))
     spec = font_specs().get(name)
     if spec is None:
-        raise TypographyError(f"unknown font {name!r}; known: {', '.join(sorted(font_specs()))}")
+        known = sorted({*font_specs(), *dict(user)})
+        raise TypographyError(
+            f"unknown font {name!r}; known: {', '.join(known)} (add your own with render.fonts)"
+        )
     path = _installed_files().get(spec.file)
     if path is None:
         folders = ", ".join(str(d) for d in _search_dirs())
@@ -93,25 +107,26 @@ def resolve_font(name: str) -> ResolvedFont:
     return ResolvedFont(name=name, path=str(path), index=spec.index, sha256=_file_sha256(str(path)))
 
 
-def resolve_chain(names: tuple[str, ...]) -> tuple[ResolvedFont, ...]:
+def resolve_chain(names: tuple[str, ...], user: UserFonts = ()) -> tuple[ResolvedFont, ...]:
     """The primary font (must exist) and the installed fallbacks, in order; a missing fallback
     only narrows coverage, and the error for an uncovered character names it."""
-    chain = [resolve_font(names[0])]
+    chain = [resolve_font(names[0], user)]
     for name in names[1:]:
         try:
-            chain.append(resolve_font(name))
+            chain.append(resolve_font(name, user))
         except TypographyError:
             continue
     return tuple(chain)
 
 
-def missing_fonts(names: tuple[str, ...]) -> list[str]:
+def missing_fonts(names: tuple[str, ...], user: UserFonts = ()) -> list[str]:
     missing = []
     for name in names:
         try:
-            resolve_font(name)
+            resolve_font(name, user)
         except TypographyError:
-            missing.append(f"{name} ({font_specs()[name].package})")
+            package = font_specs()[name].package if name in font_specs() else "render.fonts"
+            missing.append(f"{name} ({package})")
     return missing
 
 

@@ -151,6 +151,16 @@ def place(ink: Ink, canvas: tuple[int, int], margin: int) -> tuple[int, int] | N
     return dx, dy
 
 
+def place_reference(ink: Ink, canvas: tuple[int, int]) -> tuple[int, int] | None:
+    """The reference's own placement (no margin): no shift unless ink would cross the left or
+    top edge (then just enough to keep it), or None when ink crosses the right/bottom edge."""
+    left, top, right, bottom = (v - ink.pad for v in ink.box)
+    dx, dy = max(0, -left), max(0, -top)
+    if right + dx > canvas[0] or bottom + dy > canvas[1]:
+        return None
+    return dx, dy
+
+
 def crop(ink: Ink, shift: tuple[int, int], canvas: tuple[int, int]) -> Image.Image:
     """The final canvas, black ink on white."""
     left, top = ink.pad - shift[0], ink.pad - shift[1]

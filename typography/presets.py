@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from schemas._base import StrictModel
 from typography.errors import TypographyError
@@ -61,36 +62,43 @@ class FigStepPreset(_ShrinkingPreset):
 
 
 class FigStepProPreset(_PresetBase):
-    """FigStep-Pro: one line on a canvas that fits it, cut into fragment images."""
+    """FigStep-Pro: one line on a canvas that fits it (the `split` operation cuts it)."""
 
     layout: Literal["figstep_pro"]
     pad: int = Field(ge=0)
-    min_fragments: int = Field(ge=2)
-    max_fragments: int = Field(ge=2)
-    min_word_letters: int = Field(ge=1)
-
-    @model_validator(mode="after")
-    def _fragment_range(self) -> FigStepProPreset:
-        if self.min_fragments > self.max_fragments:
-            raise ValueError("min_fragments is above max_fragments")
-        return self
 
 
 Preset = Annotated[TypoPreset | FigStepPreset | FigStepProPreset, Field(discriminator="layout")]
 _PRESETS_ADAPTER = TypeAdapter(dict[str, Preset])
 
 
-def load_presets(path: Path) -> dict[str, TypoPreset | FigStepPreset | FigStepProPreset]:
-    return _PRESETS_ADAPTER.validate_python(yaml.safe_load(path.read_text(encoding="utf-8")))
+AnyPreset = TypoPreset | FigStepPreset | FigStepProPreset
+
+
+def validate_presets(data: Any, source: str) -> dict[str, AnyPreset]:
+    """Presets from a mapping of name -> definition; errors name the source and the preset."""
+    try:
+        return _PRESETS_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        where = "; ".join(
+            ".".join(str(p) for p in err["loc"]) + ": " + err["msg"] for err in exc.errors()
+        )
+        raise TypographyError(f"{source}: invalid presets: {where}") from None
+
+
+def load_presets(path: Path) -> dict[str, AnyPreset]:
+    return validate_presets(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
 PRESETS = load_presets(Path(__file__).parent / "presets.yaml")
 
 
-def get_preset(name: str) -> TypoPreset | FigStepPreset | FigStepProPreset:
+def get_preset(name: str, user: Mapping[str, Any] | None = None) -> AnyPreset:
+    """A preset by name: the user's definitions (render.presets) first, then the built-ins."""
+    if user and name in user:
+        return validate_presets({name: user[name]}, "render.presets")[name]
     try:
         return PRESETS[name]
     except KeyError:
-        raise TypographyError(
-            f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}"
-        ) from None
+        known = sorted({*PRESETS, *(user or {})})
+        raise TypographyError(f"unknown preset {name!r}; known: {', '.join(known)}") from None

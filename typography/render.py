@@ -1,8 +1,9 @@
-"""Render jobs to content-addressed PNG files, in parallel over processes, with a cache."""
+"""Run image recipes to content-addressed files, in parallel over processes, with a cache."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -16,99 +17,127 @@ from typing import Any, Literal
 
 import PIL
 from PIL import Image, features
+from pydantic import Field
 
 from schemas._base import StrictModel
+from schemas.images import image_bytes
 from schemas.records import ImageRecord, stable_id
 from typography.errors import TypographyError
 from typography.fonts import known_hashes, remember_hashes, resolve_chain
-from typography.presets import FigStepPreset, FigStepProPreset, TypoPreset, get_preset
-from typography.renderers import (
-    Drawn,
-    draw_figstep,
-    draw_figstep_pro,
-    draw_typo,
-    layout_engine,
-)
+from typography.ops import Picture, run_chain
+from typography.presets import get_preset
+from typography.renderers import layout_engine
 from typography.store import Ledger, encode_png, job_dir, write_file
 from typography.text import clean_text
 
 # Bump when a change to the drawing code changes pixels: every id changes, so all is redrawn.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 # Below this many images to draw, starting worker processes costs more than it saves.
 MIN_JOBS_FOR_POOL = 24
 
-JobKind = Literal["typo", "figstep", "figstep_pro"]
+
+class Encoding(StrictModel):
+    """How pictures become files. `format` and `color` change the bytes (they are in the image
+    id); `compress_level` is lossless, so it is not."""
+
+    format: Literal["png", "jpeg"] = "png"
+    # keep: grayscale typography stays 8-bit gray; rgb: every image RGB, as the originals.
+    color: Literal["keep", "rgb"] = "keep"
+    compress_level: int = Field(default=1, ge=0, le=9)
+    jpeg_quality: int = Field(default=75, ge=1, le=100)
 
 
 class RenderJob(StrictModel):
-    """One image (or one set of FigStep-Pro fragments) to make."""
+    """One image recipe to run: resolved steps (see typography.ops) over source images."""
 
-    kind: JobKind
-    text: str  # typo and figstep_pro: the key phrase; figstep: the FigStep statement
-    preset: str  # a name in PRESETS, e.g. RenderConfig.typo_preset
+    kind: str  # the variant: its images live under images/<kind>/
+    steps: list[dict[str, Any]]
+    # Source images (Stable Diffusion, collection) the recipe's source steps take, in order.
+    inputs: list[ImageRecord] = Field(default_factory=list)
+    encoding: Encoding = Field(default_factory=Encoding)
 
 
 class RenderOutcome(StrictModel):
     job: RenderJob
-    # One image for typo/figstep; the fragments, left to right, for figstep_pro.
+    # One image, or the ordered images (FigStep-Pro fragments) a recipe yields.
     images: list[ImageRecord]
-    # Why the text cannot be rendered (images then empty); content problems never raise.
+    # Why the recipe cannot be run (images then empty); content problems never raise.
     error: str | None = None
     rendered: bool  # False when every file already existed (cache hit)
 
 
-def _preset_for(job: RenderJob) -> TypoPreset | FigStepPreset | FigStepProPreset:
-    preset = get_preset(job.preset)
-    if preset.layout != job.kind:  # layouts are named after the job kinds they draw
-        raise TypographyError(
-            f"preset {job.preset!r} draws {preset.layout!r} images, not {job.kind!r}"
-        )
-    return preset
+def _fingerprint(step: dict[str, Any]) -> dict[str, Any]:
+    """A text step with what decides its pixels spelled out: the preset's geometry and the
+    bytes of every font in its chain."""
+    if step["op"] != "text":
+        return step
+    preset = get_preset(step["preset"], step.get("presets"))
+    user = tuple(sorted((step.get("fonts") or {}).items()))
+    fonts = [f.sha256 for f in resolve_chain(preset.font_names, user)]
+    return {**step, "geometry": preset.model_dump(mode="json"), "font_sha256": fonts}
 
 
-def render_id(kind: str, text: str, preset: StrictModel, font_names: tuple[str, ...]) -> str:
-    """Hash of everything that decides the pixels: kind, cleaned text, preset geometry, the
-    bytes of every font in the chain, and the renderer version."""
-    fonts = ",".join(f.sha256 for f in resolve_chain(font_names))
-    geometry = json.dumps(preset.model_dump(mode="json"), sort_keys=True)
-    return stable_id("render", kind, text, geometry, fonts, RENDERER_VERSION, length=24)
+def render_id(job: RenderJob) -> str:
+    """Hash of everything that decides the pixels: the variant, every step with its parameters
+    (text steps with preset geometry and font bytes), the input images' bytes, the encoding
+    and the renderer version."""
+    decided = {
+        "kind": job.kind,
+        "steps": [_fingerprint(s) for s in job.steps],
+        "inputs": [r.sha256 for r in job.inputs],
+        "encoding": job.encoding.model_dump(exclude={"compress_level"}),
+        "renderer": RENDERER_VERSION,
+    }
+    return stable_id("render", json.dumps(decided, sort_keys=True, ensure_ascii=False), length=24)
 
 
-def draw(job: RenderJob) -> Drawn:
-    """Draw a job in memory (no files); raises TypographyError when the text cannot be drawn."""
-    preset = _preset_for(job)
-    text = clean_text(job.text)
-    if isinstance(preset, TypoPreset):
-        return draw_typo(preset, text)
-    if isinstance(preset, FigStepPreset):
-        return draw_figstep(preset, text)
-    return draw_figstep_pro(preset, text)
+def draw(job: RenderJob, artifacts_dir: Path | None = None) -> list[Picture]:
+    """Run a job's recipe in memory (no files); raises TypographyError when it cannot."""
+    inputs = []
+    for record in job.inputs:
+        if artifacts_dir is None:
+            raise TypographyError("a recipe with source images needs the artifacts folder")
+        with Image.open(io.BytesIO(image_bytes(artifacts_dir, record))) as opened:
+            inputs.append(opened.copy())
+    return run_chain(job.steps, inputs)
+
+
+def _encode(image: Image.Image, encoding: Encoding) -> tuple[Image.Image, bytes]:
+    if encoding.color == "rgb" and image.mode != "RGB" and image.mode != "RGBA":
+        image = image.convert("RGB")
+    if encoding.format == "png":
+        return image, encode_png(image, encoding.compress_level)
+    buffer = io.BytesIO()
+    flat = image.convert("RGB") if image.mode == "RGBA" else image
+    flat.save(buffer, format="JPEG", quality=encoding.jpeg_quality)
+    return flat, buffer.getvalue()
 
 
 def make_record(
-    drawn: Drawn,
+    picture: Picture,
     image: Image.Image,
     *,
     image_id: str,
     kind: str,
-    text: str,
     path: str,
     sha256: str,
-    compress_level: int,
+    job: RenderJob,
     extra: dict[str, Any],
     byte_range: list[int] | None = None,
 ) -> ImageRecord:
-    """The record of one written image: geometry actually used, fonts, library versions."""
-    primary = drawn.fonts[0]
+    """The record of one written image: its recipe, geometry actually used, fonts, versions."""
+    primary = picture.fonts[0] if picture.fonts else None
     params = {
-        **drawn.params,
+        **picture.meta,
         **extra,
+        "steps": job.steps,
+        "input_sha256": [r.sha256 for r in job.inputs],
         "mode": image.mode,
         "layout_engine": layout_engine(),
-        "png_compress_level": compress_level,
-        "png_zlib_strategy": "rle",
+        "encoding": job.encoding.model_dump(),
+        "png_compress_level": job.encoding.compress_level,
         "renderer_version": RENDERER_VERSION,
-        "fonts": [f.model_dump() for f in drawn.fonts],
+        "fonts": [f.model_dump() for f in picture.fonts],
     }
     return ImageRecord(
         image_id=image_id,
@@ -116,51 +145,49 @@ def make_record(
         sha256=sha256,
         byte_range=byte_range,
         kind=kind,
-        text=text,
+        text=picture.text,
         width=image.width,
         height=image.height,
         params=params,
-        font_path=primary.path,
-        font_sha256=primary.sha256,
-        font_size=drawn.font_size,
+        font_path=primary.path if primary else None,
+        font_sha256=primary.sha256 if primary else None,
+        font_size=picture.font_size,
         pillow_version=PIL.__version__,
         freetype_version=features.version("freetype2"),
     )
 
 
 def _records(
-    drawn: Drawn, kind: str, job_id: str, artifacts_dir: Path, compress_level: int, redraw: bool
+    pictures: list[Picture], job: RenderJob, job_id: str, artifacts_dir: Path, redraw: bool
 ) -> list[ImageRecord]:
-    """Write the drawn images and return their records (the caller appends the ledger line).
-    A FigStep-Pro set is one pack file holding its fragments' PNGs back to back: creating a
-    file costs more than encoding a small fragment, so one file per set, not per fragment."""
-    fragments = kind == "figstep_pro"
-    encoded = [encode_png(image, compress_level) for image in drawn.images]
-    path = job_dir(artifacts_dir, kind, job_id) / f"{job_id}.{'pngs' if fragments else 'png'}"
-    write_file(path, b"".join(encoded), atomic=redraw)
+    """Write the pictures and return their records (the caller appends the ledger line).
+    Several pictures go into one pack file, their files back to back: creating a file costs
+    more than encoding a small fragment, so one file per set, not per fragment."""
+    several = len(pictures) > 1
+    encoded = [_encode(p.image, job.encoding) for p in pictures]
+    ext = "png" if job.encoding.format == "png" else "jpg"
+    path = job_dir(artifacts_dir, job.kind, job_id) / f"{job_id}.{ext + 's' if several else ext}"
+    write_file(path, b"".join(data for _, data in encoded), atomic=redraw)
     records, offset = [], 0
-    for number, (image, text, data) in enumerate(
-        zip(drawn.images, drawn.texts, encoded, strict=True)
-    ):
+    for number, (picture, (image, data)) in enumerate(zip(pictures, encoded, strict=True)):
         extra: dict[str, Any] = {}
-        if fragments:
+        if several:
             extra = {
                 "fragment_index": number,
-                "fragment_count": len(drawn.images),
+                "fragment_count": len(pictures),
                 "fragment_set_id": job_id,
             }
         records.append(
             make_record(
-                drawn,
+                picture,
                 image,
-                image_id=f"{job_id}_{number}" if fragments else job_id,
-                kind="figstep_pro_fragment" if fragments else kind,
-                text=text,
+                image_id=f"{job_id}_{number}" if several else job_id,
+                kind=job.kind,
                 path=path.relative_to(artifacts_dir).as_posix(),
                 sha256=hashlib.sha256(data).hexdigest(),
-                compress_level=compress_level,
+                job=job,
                 extra=extra,
-                byte_range=[offset, len(data)] if fragments else None,
+                byte_range=[offset, len(data)] if several else None,
             )
         )
         offset += len(data)
@@ -168,28 +195,28 @@ def _records(
 
 
 def _plan(job: RenderJob) -> tuple[str | None, str | None]:
-    """(job id, None), or (None, error) when the text is unusable before any drawing."""
-    preset = _preset_for(job)
+    """(job id, None), or (None, error) when the job is unusable before any drawing: a bad
+    preset or font raises (a config problem); unusable text is an error outcome."""
     try:
-        text = clean_text(job.text)
+        steps = [
+            {**s, "text": clean_text(s["text"])} if s["op"] == "text" else s for s in job.steps
+        ]
     except TypographyError as exc:
         return None, str(exc)
-    return render_id(job.kind, text, preset, preset.font_names), None
+    return render_id(job.model_copy(update={"steps": steps})), None
 
 
-def _render_one(
-    job: RenderJob, job_id: str, artifacts_dir: Path, compress_level: int, redraw: bool
-) -> RenderOutcome:
+def _render_one(job: RenderJob, job_id: str, artifacts_dir: Path, redraw: bool) -> RenderOutcome:
     try:
-        drawn = draw(job)
+        pictures = draw(job, artifacts_dir)
     except TypographyError as exc:
         return RenderOutcome(job=job, images=[], error=str(exc), rendered=False)
-    records = _records(drawn, job.kind, job_id, artifacts_dir, compress_level, redraw)
+    records = _records(pictures, job, job_id, artifacts_dir, redraw)
     Ledger(artifacts_dir, job.kind).append(job_id, records)
     return RenderOutcome(job=job, images=records, rendered=True)
 
 
-_Args = tuple[RenderJob, str, Path, int, bool]
+_Args = tuple[RenderJob, str, Path, bool]
 
 
 def _render_star(args: _Args) -> RenderOutcome:
@@ -204,7 +231,6 @@ def render_jobs(
     jobs: list[RenderJob],
     artifacts_dir: Path,
     *,
-    compress_level: int = 1,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> list[RenderOutcome]:
@@ -214,7 +240,7 @@ def render_jobs(
     over `workers` processes (0: one per CPU core; 1: in this process), each writing its files
     as it goes, so memory stays flat. `progress(n)` is called as jobs complete, n at a time.
     A bad preset name or a missing main font raises TypographyError before anything is drawn;
-    text that cannot be rendered gives an outcome with `error` set.
+    a recipe that cannot be run on its text gives an outcome with `error` set.
     """
     artifacts_dir = Path(artifacts_dir)
     outcomes: list[RenderOutcome | None] = [None] * len(jobs)
@@ -233,7 +259,7 @@ def render_jobs(
             if progress:
                 progress(1)
         else:
-            todo.append((index, (job, job_id, artifacts_dir, compress_level, ledger.known(job_id))))
+            todo.append((index, (job, job_id, artifacts_dir, ledger.known(job_id))))
     count = workers or os.cpu_count() or 1
     if count == 1 or len(todo) < MIN_JOBS_FOR_POOL:
         _collect(todo, map(_render_star, (args for _, args in todo)), outcomes, progress)
@@ -296,16 +322,17 @@ def _collect(todo, results, outcomes, progress) -> None:
             progress(1)
 
 
-def render_preview(job: RenderJob, out: Path, gap: int = 12) -> Drawn:
-    """Draw one job and save it to `out` (fragments side by side with a grey gap, so the cuts
-    show); no cache, no sidecar. Raises TypographyError when the text cannot be rendered."""
-    drawn = draw(job)
-    width = sum(i.width for i in drawn.images) + gap * (len(drawn.images) - 1)
-    sheet = Image.new("L", (width, max(i.height for i in drawn.images)), 160)
+def render_preview(job: RenderJob, out: Path, artifacts_dir: Path | None = None, gap: int = 12):
+    """Run one job and save it to `out` (several pictures side by side with a grey gap, so
+    the cuts show); no cache, no record. Raises TypographyError when it cannot be drawn."""
+    pictures = draw(job, artifacts_dir)
+    images = [p.image.convert("RGB") for p in pictures]
+    width = sum(i.width for i in images) + gap * (len(images) - 1)
+    sheet = Image.new("RGB", (width, max(i.height for i in images)), (160, 160, 160))
     x = 0
-    for image in drawn.images:
+    for image in images:
         sheet.paste(image, (x, 0))
         x += image.width + gap
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, format="PNG")
-    return drawn
+    return pictures

@@ -1,7 +1,11 @@
-"""The three layouts (typo, figstep, figstep_pro) as pure functions: text + preset -> pictures.
+"""The three text layouts (typo, figstep, figstep_pro line) as pure functions: text + preset ->
+a picture, in one of two fidelity modes.
 
-Each one reproduces its reference's geometry when the text fits, and otherwise fits it (smaller
-font down to the preset's floor, then breaks inside words) or raises TypographyError.
+`safe` reproduces the reference geometry when the text fits with a margin, and otherwise fits it
+(smaller font down to the preset's floor, then breaks inside words) or raises TypographyError:
+nothing is ever clipped. `reference` is pixel-identical to the original renderer wherever that
+renderer loses no ink (no margin); it moves or shrinks text only when the original would have
+clipped it, and records that deviation in the picture's parameters.
 """
 
 from __future__ import annotations
@@ -11,13 +15,12 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image, features
 
 from typography.errors import TypographyError
-from typography.fonts import ResolvedFont, missing_fonts, resolve_chain
+from typography.fonts import ResolvedFont, UserFonts, missing_fonts, resolve_chain
 from typography.layout import (
     Ink,
     Run,
@@ -27,20 +30,23 @@ from typography.layout import (
     line_pitch,
     metric_box,
     place,
+    place_reference,
     run_width,
     to_runs,
 )
 from typography.presets import FigStepPreset, FigStepProPreset, TypoPreset
-from typography.text import clusters, is_rtl, long_words
+from typography.text import clusters, is_rtl
+
+Fidelity = Literal["reference", "safe"]
 
 
 @dataclass
 class Drawn:
-    """What a layout produced: one image (or the fragments), the texts they show, the size and
-    fonts actually used, and the geometry to record with them."""
+    """What a layout produced: the picture, the text it shows, the size and fonts actually
+    used, and the geometry to record with it."""
 
-    images: list[Image.Image]
-    texts: list[str]
+    image: Image.Image
+    text: str
     font_size: int
     fonts: list[ResolvedFont]
     params: dict[str, Any] = field(default_factory=dict)
@@ -52,16 +58,16 @@ def layout_engine() -> str:
 
 
 @cache
-def _lines(font_names: tuple[str, ...]) -> _Lines:
-    return _Lines(font_names)
+def lines_for(font_names: tuple[str, ...], user: UserFonts = ()) -> Lines:
+    return Lines(font_names, user)
 
 
-class _Lines:
+class Lines:
     """Measures and splits text into font runs for one preset's font chain."""
 
-    def __init__(self, font_names: tuple[str, ...]) -> None:
-        self.chain = resolve_chain(font_names)
-        self.missing = missing_fonts(font_names)
+    def __init__(self, font_names: tuple[str, ...], user: UserFonts = ()) -> None:
+        self.chain = resolve_chain(font_names, user)
+        self.missing = missing_fonts(font_names, user)
         self.primary = self.chain[0]
 
     def runs(self, text: str) -> list[Run]:
@@ -80,6 +86,24 @@ class _Lines:
 
 def _no_ink(ink: Ink) -> bool:
     return ink.box == (0, 0, 0, 0)
+
+
+def _placement(
+    ink: Ink, canvas: tuple[int, int], margin: int, fidelity: Fidelity
+) -> tuple[int, int] | None:
+    return place_reference(ink, canvas) if fidelity == "reference" else place(ink, canvas, margin)
+
+
+def _deviation(fidelity: Fidelity, shift: tuple[int, int], size: int, reference_size: int):
+    """What a reference-mode picture does differently from the original renderer (None: nothing)."""
+    if fidelity != "reference":
+        return None
+    notes = []
+    if size != reference_size:
+        notes.append(f"font size {size} instead of {reference_size}: the text would be clipped")
+    if shift != (0, 0):
+        notes.append(f"moved by {list(shift)} px: ink would cross the left or top edge")
+    return "; ".join(notes) or None
 
 
 # ---- typo (MM-SafetyBench) ----
@@ -112,13 +136,15 @@ def wrap_words(words: list[str], measure: Callable[[str], float], width: float) 
     return lines
 
 
-def draw_typo(preset: TypoPreset, text: str) -> Drawn:
-    fonts = _lines(preset.font_names)
+def draw_typo(
+    preset: TypoPreset, text: str, fidelity: Fidelity = "safe", user: UserFonts = ()
+) -> Drawn:
+    fonts = lines_for(preset.font_names, user)
     for size in preset.sizes():
-        drawn = _try_typo(preset, fonts, text, size, break_words=False)
+        drawn = _try_typo(preset, fonts, text, size, break_words=False, fidelity=fidelity)
         if drawn is not None:
             return drawn
-    drawn = _try_typo(preset, fonts, text, preset.min_size, break_words=True)
+    drawn = _try_typo(preset, fonts, text, preset.min_size, break_words=True, fidelity=fidelity)
     if drawn is None:
         raise TypographyError(
             f"text does not fit {preset.width} px wide even at {preset.min_size} px "
@@ -128,7 +154,13 @@ def draw_typo(preset: TypoPreset, text: str) -> Drawn:
 
 
 def _try_typo(
-    preset: TypoPreset, fonts: _Lines, text: str, size: int, *, break_words: bool
+    preset: TypoPreset,
+    fonts: Lines,
+    text: str,
+    size: int,
+    *,
+    break_words: bool,
+    fidelity: Fidelity,
 ) -> Drawn | None:
     def measure(s: str) -> float:
         return fonts.width(s, size)
@@ -147,7 +179,7 @@ def _try_typo(
     )
     if _no_ink(ink):
         raise TypographyError("text draws no visible glyphs")
-    shift = place(ink, canvas, preset.margin)
+    shift = _placement(ink, canvas, preset.margin, fidelity)
     if shift is None:
         return None
     params = {
@@ -159,17 +191,23 @@ def _try_typo(
         "spacing": preset.spacing,
         "lines": lines,
         "words_broken": break_words,
+        "fidelity": fidelity,
     }
-    return Drawn([crop(ink, shift, canvas)], [text], size, fonts.used(runs), params)
+    deviation = _deviation(fidelity, shift, size, preset.size)
+    if deviation or break_words and fidelity == "reference":
+        params["deviation"] = deviation or "words broken: a word is wider than the canvas"
+    return Drawn(crop(ink, shift, canvas), text, size, fonts.used(runs), params)
 
 
 # ---- figstep ----
 
 
-def draw_figstep(preset: FigStepPreset, text: str) -> Drawn:
-    fonts = _lines(preset.font_names)
+def draw_figstep(
+    preset: FigStepPreset, text: str, fidelity: Fidelity = "safe", user: UserFonts = ()
+) -> Drawn:
+    fonts = lines_for(preset.font_names, user)
     for size in preset.sizes():
-        drawn = _try_figstep(preset, fonts, text, size)
+        drawn = _try_figstep(preset, fonts, text, size, fidelity)
         if drawn is not None:
             return drawn
     raise TypographyError(
@@ -178,10 +216,13 @@ def draw_figstep(preset: FigStepPreset, text: str) -> Drawn:
     )
 
 
-def _try_figstep(preset: FigStepPreset, fonts: _Lines, text: str, size: int) -> Drawn | None:
+def _try_figstep(
+    preset: FigStepPreset, fonts: Lines, text: str, size: int, fidelity: Fidelity
+) -> Drawn | None:
     # At a smaller font, proportionally more characters fit a line; a narrower wrap is tried
     # when wide glyphs (CJK, fallback fonts) overflow.
-    limit = preset.width - preset.origin[0] - preset.margin
+    margin = 0 if fidelity == "reference" else preset.margin
+    limit = preset.width - preset.origin[0] - margin
     lines: list[str] | None = None
     for wrap in range(math.floor(preset.wrap_chars * preset.size / size), 0, -1):
         candidate = textwrap.wrap(text, wrap)
@@ -198,7 +239,7 @@ def _try_figstep(preset: FigStepPreset, fonts: _Lines, text: str, size: int) -> 
     ink = draw_lines(
         runs, primary=fonts.primary, size=size, origin=origin, pitch=pitch, canvas=canvas
     )
-    shift = place(ink, canvas, preset.margin)
+    shift = _placement(ink, canvas, preset.margin, fidelity)
     if shift is None:
         return None
     params = {
@@ -211,72 +252,32 @@ def _try_figstep(preset: FigStepPreset, fonts: _Lines, text: str, size: int) -> 
         "wrap_chars": wrap,
         "lines": lines,
         "list_items": preset.list_items,
+        "fidelity": fidelity,
     }
-    return Drawn([crop(ink, shift, canvas)], [text], size, fonts.used(runs), params)
+    deviation = _deviation(fidelity, shift, size, preset.size)
+    if fidelity == "reference" and deviation is None and wrap != preset.wrap_chars:
+        deviation = f"wrapped at {wrap} characters: a line of {preset.wrap_chars} would be clipped"
+    if deviation:
+        params["deviation"] = deviation
+    return Drawn(crop(ink, shift, canvas), text, size, fonts.used(runs), params)
 
 
-# ---- figstep_pro ----
+# ---- figstep_pro (one line; the split operation cuts it) ----
 
 
-def cut_points(text: str, preset: FigStepProPreset) -> list[int]:
-    """Cluster indices where to cut: one cut in the middle of every word with at least
-    `min_word_letters` letters (so no fragment shows it whole), more mid-word cuts in the longest
-    pieces until there are `min_fragments`; refuses when that needs more than `max_fragments`."""
-    parts = clusters(text)
-    words: list[tuple[int, int]] = []  # cluster spans [start, end) of space-separated words
-    start = None
-    for i, cluster in enumerate([*parts, " "]):
-        if cluster != " " and start is None:
-            start = i
-        elif cluster == " " and start is not None:
-            words.append((start, i))
-            start = None
-    cuts = {
-        (a + b) // 2
-        for a, b in words
-        if sum(ch.isalpha() for c in parts[a:b] for ch in c) >= preset.min_word_letters
-    }
-    needed = len(cuts) + 1
-    if needed > preset.max_fragments:
-        raise TypographyError(
-            f"key phrase has {len(cuts)} words of {preset.min_word_letters}+ letters; cutting "
-            f"inside each needs {needed} fragments, more than the maximum {preset.max_fragments}"
-        )
-    inside = {i for a, b in words for i in range(a + 1, b)}  # bounds strictly inside a word
-    while len(cuts) + 1 < preset.min_fragments:
-        bounds = [0, *sorted(cuts), len(parts)]
-        a, b = max(pairwise(bounds), key=lambda span: span[1] - span[0])
-        options = sorted(
-            (i for i in inside - cuts if a < i < b), key=lambda i: abs(i - (a + b) / 2)
-        )
-        if not options:
-            raise TypographyError(
-                f"key phrase {text!r} is too short to cut into {preset.min_fragments} fragments"
-            )
-        cuts.add(options[0])
-    return sorted(cuts)
-
-
-def fragment_leaks(fragments: list[str], phrase: str, min_letters: int) -> list[str]:
-    """Key-phrase words (min_letters+) that some single fragment shows whole."""
-    words = long_words(phrase, min_letters)
-    return [w for w in words if any(w in f.casefold() for f in fragments)]
-
-
-def draw_figstep_pro(preset: FigStepProPreset, text: str) -> Drawn:
+def draw_line(
+    preset: FigStepProPreset, text: str, fidelity: Fidelity = "safe", user: UserFonts = ()
+) -> Drawn:
+    """The key phrase on one line on a canvas made to fit it, as the reference did: text bbox
+    plus `pad` right and bottom. Records the x of every cluster boundary (`cluster_x`) so the
+    line can be cut between any two characters."""
     if is_rtl(text):
         raise TypographyError(
             "FigStep-Pro cuts a left-to-right line; right-to-left text is not supported"
         )
-    fonts = _lines(preset.font_names)
+    fonts = lines_for(preset.font_names, user)
     size = preset.size
     parts = clusters(text)
-    cuts = cut_points(text, preset)
-    bounds = [0, *cuts, len(parts)]
-    texts = ["".join(parts[a:b]) for a, b in pairwise(bounds)]
-    leaks = fragment_leaks(texts, text, preset.min_word_letters)
-    if leaks:
-        raise TypographyError(f"a fragment would show whole key-phrase words: {leaks}")
     runs = fonts.runs(text)
     width = math.ceil(run_width(runs, size)) + preset.origin[0]
     rough = (width + preset.pad, 2 * size + preset.origin[1])
@@ -284,33 +285,44 @@ def draw_figstep_pro(preset: FigStepProPreset, text: str) -> Drawn:
     ink = draw_lines([runs], primary=fonts.primary, size=size, origin=origin, pitch=0, canvas=rough)
     if _no_ink(ink):
         raise TypographyError("text draws no visible glyphs")
-    # The canvas is made to fit, as the reference did: text bbox + `pad` right and bottom, and
-    # wider where ink overhangs the bbox; ink keeps the margin on the left and top.
     left, top, right, bottom = (v - ink.pad for v in ink.box)
     box = metric_box(runs, primary=fonts.primary, size=size, origin=origin)
-    shift = (max(0, preset.margin - left), max(0, preset.margin - top))
-    canvas = (
-        max(right, box[2]) + shift[0] + preset.pad,
-        max(bottom, box[3]) + shift[1] + preset.pad,
-    )
+    if fidelity == "reference":
+        # The original's canvas is the metric box + pad; ink beyond it would be clipped.
+        shift = (max(0, -left), max(0, -top))
+        extent = (box[2], box[3])
+        clipped = right > box[2] + preset.pad or bottom > box[3] + preset.pad
+        if clipped:
+            extent = (max(right, box[2]), max(bottom, box[3]))
+    else:
+        # Wider where ink overhangs the bbox; ink keeps the margin on the left and top.
+        shift = (max(0, preset.margin - left), max(0, preset.margin - top))
+        extent = (max(right, box[2]), max(bottom, box[3]))
+        clipped = False
+    canvas = (extent[0] + shift[0] + preset.pad, extent[1] + shift[1] + preset.pad)
     line = crop(ink, shift, canvas)
-    x_cuts = [
-        0,
-        *(
-            round(origin[0] + shift[0] + advance_to(runs, size, len("".join(parts[:c]))))
-            for c in cuts
-        ),
-        canvas[0],
+    cluster_x = [
+        round(origin[0] + shift[0] + advance_to(runs, size, len("".join(parts[:c]))))
+        for c in range(len(parts) + 1)
     ]
-    images = [line.crop((a, 0, b, canvas[1])) for a, b in pairwise(x_cuts)]
     params = {
         "layout": "figstep_pro",
         "canvas": list(canvas),
         "origin": [origin[0] + shift[0], origin[1] + shift[1]],
         "reference_origin": list(preset.origin),
         "pad": preset.pad,
-        "cut_x": x_cuts,
-        "fragments": texts,
-        "min_word_letters": preset.min_word_letters,
+        "fidelity": fidelity,
+        "clusters": parts,
+        "cluster_x": cluster_x,
     }
-    return Drawn(images, texts, size, fonts.used([runs]), params)
+    deviation = _deviation(fidelity, shift, size, size)
+    if clipped:
+        deviation = "canvas widened: ink overhangs the text box" + (
+            f"; {deviation}" if deviation else ""
+        )
+    if deviation:
+        params["deviation"] = deviation
+    return Drawn(line, text, size, fonts.used([runs]), params)
+
+
+LAYOUTS = {"typo": draw_typo, "figstep": draw_figstep, "figstep_pro": draw_line}
