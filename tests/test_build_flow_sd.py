@@ -84,8 +84,6 @@ def test_sd_typo_phrase_that_cannot_render_is_rejected_not_fatal(
     phrase = "ride a \U0001f984"
     extraction = Extraction(question_id="q", scenario="fraud", question="q?", key_phrase=phrase)
     with started_task_runner(cfg.runner, tmp_path) as runner:
-        result = make_variant_images(
-            cfg, [extraction], cfg.chosen_specs(), tmp_path, runner, None
-        )
+        result = make_variant_images(cfg, [extraction], cfg.chosen_specs(), tmp_path, runner, None)
     assert ("q", "sd") in result.by_key  # the SD image itself is fine
     assert "U+1F984" in result.errors[("q", "sd_typo")]
