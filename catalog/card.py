@@ -73,7 +73,6 @@ class CardContext(StrictModel):
     fonts: list[FontRow]
     renderer: dict[str, str]
     image_model: dict[str, str] | None
-    load_path: str
     hub_repo: str | None = None
 
 
@@ -86,7 +85,6 @@ def card_context(
     config: BuildConfig,
     run_id: str,
     images: Mapping[str, ImageRecord],
-    load_path: str,
     hub_repo: str | None = None,
 ) -> CardContext:
     llm = config.llm
@@ -139,7 +137,6 @@ def card_context(
         fonts=[FontRow(name=name, sha256=sha or "") for name, sha in fonts],
         renderer=renderer,
         image_model=image_model,
-        load_path=load_path,
         hub_repo=hub_repo,
     )
 
@@ -204,6 +201,19 @@ def _example_rows(samples: Sequence[Sample], configs: Sequence[str]) -> list[dic
     return rows
 
 
+def citation(config: BuildConfig, run_id: str) -> str:
+    """The BibTeX entry of a release (in the card and croissant.json)."""
+    release = config.release
+    key = release.name.replace("-", "_") + "_" + release.version.replace(".", "_")
+    return (
+        f"@misc{{{key},\n"
+        f"  title  = {{{release.name} (version {release.version})}},\n"
+        f"  note   = {{Built with SafetyForge, build run {run_id}}},\n"
+        f"  year   = {{{datetime.now(UTC).year}}}\n"
+        "}"
+    )
+
+
 def render_card(
     *,
     config: BuildConfig,
@@ -255,7 +265,6 @@ def render_card(
         "ctx": context,
         "sources": source_rows(samples, images) if images is not None else [],
         "hub_repo": context.hub_repo or "ORG/NAME",
-        "citation_key": release.name.replace("-", "_") + "_" + release.version.replace(".", "_"),
-        "year": datetime.now(UTC).year,
+        "citation": citation(config, context.run_id),
     }
     return _ENV.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**values)

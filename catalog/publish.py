@@ -107,7 +107,7 @@ def publish_run(
         config=config,
         run_id=run_id,
         scenario_names=scenario_names(config.taxonomy),
-        card_context=card_context(config, run_id, images, str(final), hub_repo),
+        card_context=card_context(config, run_id, images, hub_repo),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,
     )

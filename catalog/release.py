@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import Field
 
-from catalog.card import CHARTS, CardContext, render_card
+from catalog.card import CHARTS, CardContext, citation, render_card, source_rows
 from catalog.charts import review_chart, scenario_chart
+from catalog.croissant import CROISSANT_FILE, croissant_metadata
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
@@ -367,6 +368,17 @@ def write_release(
             images=images,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
+        croissant = croissant_metadata(
+            config=resolved,
+            schemas={v: arrow_schema(v) for v in variants},
+            data_files=data_files,
+            context=card_context,
+            outcomes=outcomes,
+            sources=source_rows(ordered, images),
+            n_samples=len(ordered),
+            citation=citation(resolved, card_context.run_id),
+        )
+        (staging / CROISSANT_FILE).write_text(json.dumps(croissant, indent=2), encoding="utf-8")
         files: dict[str, dict[str, Any]] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             rel = path.relative_to(staging).as_posix()

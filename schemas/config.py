@@ -109,6 +109,8 @@ class ImageModelConfig(StrictModel):
     seed: int = 0
     safety_checker: bool = False
     max_regenerations: int = Field(default=3, ge=0)
+    # The model's licence, for the card and croissant.json (known hub models need none).
+    license: str | None = None
 
 
 class ReviewConfig(StrictModel):
