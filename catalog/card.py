@@ -11,10 +11,12 @@ from typing import Any
 import jinja2
 import yaml
 
+from catalog.charts import QUALITY_CHARTS
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.prompts import load_template
+from schemas.quality import OverlapRow, QualityReport
 from schemas.records import ImageRecord, Sample
 from schemas.taxonomy import load_taxonomy
 from schemas.variants import COLLECTION_VARIANTS
@@ -26,7 +28,10 @@ GATED_PROMPT = (
     "This dataset contains requests for harmful content, collected to evaluate the safety of "
     "vision-language models. Access is granted for safety research only."
 )
-CHARTS = {"scenarios": "charts/scenarios.png", "review": "charts/review_outcomes.png"}
+CHARTS = {
+    "scenarios": "charts/scenarios.png",
+    "review": "charts/review_outcomes.png",
+} | QUALITY_CHARTS
 
 
 class FontRow(StrictModel):
@@ -201,6 +206,33 @@ def _example_rows(samples: Sequence[Sample], configs: Sequence[str]) -> list[dic
     return rows
 
 
+class OverlapTotal(StrictModel):
+    """One other question set, all scenarios together."""
+
+    against: str
+    questions: int
+    exact: int
+    near: int
+    mean_best_similarity: float
+
+
+def overlap_totals(rows: Sequence[OverlapRow]) -> list[OverlapTotal]:
+    groups: dict[str, list[OverlapRow]] = defaultdict(list)
+    for row in rows:
+        groups[row.against].append(row)
+    return [
+        OverlapTotal(
+            against=against,
+            questions=sum(r.questions for r in cells),
+            exact=sum(r.exact for r in cells),
+            near=sum(r.near for r in cells),
+            mean_best_similarity=sum(r.mean_best_similarity * r.questions for r in cells)
+            / sum(r.questions for r in cells),
+        )
+        for against, cells in groups.items()
+    ]
+
+
 def citation(config: BuildConfig, run_id: str) -> str:
     """The BibTeX entry of a release (in the card and croissant.json)."""
     release = config.release
@@ -223,11 +255,12 @@ def render_card(
     context: CardContext,
     outcomes: Sequence[OutcomeCount],
     images: Mapping[str, ImageRecord] | None = None,
+    quality: QualityReport | None = None,
 ) -> str:
     """Render README.md for the accepted `samples` of a release (config carries its version).
 
     `images` (the samples' records) lets the card list the sources and licences of collection
-    images; without it that section is left out.
+    images; without it that section is left out, as is the quality section without `quality`.
     """
     configs = list(data_files)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
@@ -266,5 +299,8 @@ def render_card(
         "sources": source_rows(samples, images) if images is not None else [],
         "hub_repo": context.hub_repo or "ORG/NAME",
         "citation": citation(config, context.run_id),
+        "quality": quality,
+        "overlap_totals": overlap_totals(quality.overlap) if quality else [],
+        "scenario_names": scenario_names,
     }
     return _ENV.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**values)

@@ -1,4 +1,5 @@
-"""PNG charts for the dataset card: scenario distribution and review outcomes (matplotlib)."""
+"""PNG charts for the dataset card: scenario distribution, review outcomes, diversity and
+overlap (matplotlib)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ matplotlib.use("Agg")  # headless: no display on build machines
 import matplotlib.pyplot as plt  # noqa: E402
 
 from catalog.outcomes import OutcomeCount  # noqa: E402
+from schemas.quality import DiversityRow, OverlapRow, QualityReport  # noqa: E402
+
+QUALITY_CHARTS = {"diversity": "charts/diversity.png", "overlap": "charts/overlap.png"}
 
 # No software/version stamp, so the same counts give the same bytes on this matplotlib.
 _SAVE = {"format": "png", "dpi": 100, "bbox_inches": "tight", "metadata": {"Software": None}}
@@ -54,3 +58,68 @@ def review_chart(outcomes: Sequence[OutcomeCount], path: Path) -> Path:
     fig.savefig(path, **_SAVE)
     plt.close(fig)
     return path
+
+
+def _grouped_bars(
+    rows: Sequence[str], series: Mapping[str, Sequence[float]], title: str, xlabel: str, path: Path
+) -> Path:
+    """Horizontal bars, one group per row and one colour per series, values in [0, 1]."""
+    height = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(8, 0.25 * len(rows) * max(len(series), 2) + 1.5))
+    for k, (label, values) in enumerate(series.items()):
+        ax.barh([i + k * height for i in range(len(rows))], values, height=height, label=label)
+    ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(rows))], rows)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def diversity_chart(rows: Sequence[DiversityRow], names: Mapping[str, str], path: Path) -> Path:
+    """Per scenario: distinct-1, distinct-2, self-similarity and the share of duplicates rejected."""
+    return _grouped_bars(
+        [names.get(r.scenario, r.scenario) for r in rows],
+        {
+            "distinct-1": [r.distinct_1 for r in rows],
+            "distinct-2": [r.distinct_2 for r in rows],
+            "self-similarity": [r.self_similarity or 0.0 for r in rows],
+            "duplicates rejected": [r.duplicate_share for r in rows],
+        },
+        "Question diversity per scenario",
+        "share / similarity",
+        path,
+    )
+
+
+def overlap_chart(rows: Sequence[OverlapRow], names: Mapping[str, str], path: Path) -> Path:
+    """Per scenario, one bar per other set: share of questions found in it (exact or near)."""
+    scenarios = list(dict.fromkeys(r.scenario for r in rows))
+    series: dict[str, list[float]] = {}
+    for against in dict.fromkeys(r.against for r in rows):
+        cells = {r.scenario: r for r in rows if r.against == against}
+        series[against] = [
+            (cells[s].exact + cells[s].near) / cells[s].questions if s in cells else 0.0
+            for s in scenarios
+        ]
+    threshold = rows[0].threshold if rows else 0.0
+    return _grouped_bars(
+        [names.get(s, s) for s in scenarios],
+        series,
+        f"Questions also in another set (same text, or similarity >= {threshold:g})",
+        "share of the scenario's questions",
+        path,
+    )
+
+
+def quality_charts(report: QualityReport, names: Mapping[str, str], folder: Path) -> list[Path]:
+    """The card's diversity chart, and its overlap chart when anything was compared."""
+    paths = [diversity_chart(report.diversity, names, folder / QUALITY_CHARTS["diversity"])]
+    if report.overlap:
+        paths.append(overlap_chart(report.overlap, names, folder / QUALITY_CHARTS["overlap"]))
+    return paths

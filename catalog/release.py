@@ -26,12 +26,13 @@ import yaml
 from pydantic import Field
 
 from catalog.card import CHARTS, CardContext, citation, render_card, source_rows
-from catalog.charts import review_chart, scenario_chart
+from catalog.charts import quality_charts, review_chart, scenario_chart
 from catalog.croissant import CROISSANT_FILE, croissant_metadata
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
+from schemas.quality import QualityReport
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
 from schemas.variants import COLLECTION_VARIANTS
 
@@ -307,10 +308,12 @@ def write_release(
     outcomes: Sequence[OutcomeCount] = (),
     version: str | None = None,
     shards: ShardPolicy | None = None,
+    quality: QualityReport | None = None,
 ) -> ReleaseRecord:
     """Write `releases_dir/<name>/<version>/` from accepted `samples`; refuse an existing version.
 
     `version` overrides `config.release.version`; the written build_config.yaml states the one used.
+    `quality` (diversity and overlap, measured by the caller) goes into the card with its charts.
     """
     policy = shards or ShardPolicy()
     resolved = config.model_copy(deep=True)
@@ -355,6 +358,8 @@ def write_release(
                 data_files[variant][split] = f"data/{variant}/{split}-{tag}-*.parquet"
         scenario_chart(_scenario_counts(ordered, scenario_names), staging / CHARTS["scenarios"])
         review_chart(outcomes, staging / CHARTS["review"])
+        if quality is not None:
+            quality_charts(quality, scenario_names, staging)
         (staging / "build_config.yaml").write_text(
             yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
@@ -366,6 +371,7 @@ def write_release(
             context=card_context,
             outcomes=outcomes,
             images=images,
+            quality=quality,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
         croissant = croissant_metadata(
