@@ -242,3 +242,12 @@ def test_quality_commands_print_record_and_plot(published: dict, tmp_path: Path)
         app, ["quality", "overlap", release, "--against", "mm-safetybench:/no/such"]
     )
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_an_unreadable_compare_with_stops_the_build_before_it_starts() -> None:
+    from flows.preflight import preflight
+    from schemas.config import BuildConfig, ConfigError
+
+    config = BuildConfig(release={"compare_with": ["mm-safetybench:/no/such"]})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="release.compare_with: 'mm-safetybench:/no/such'"):
+        preflight(config)
