@@ -60,20 +60,24 @@ def review_chart(outcomes: Sequence[OutcomeCount], path: Path) -> Path:
     return path
 
 
-def _grouped_bars(
-    rows: Sequence[str], series: Mapping[str, Sequence[float]], title: str, xlabel: str, path: Path
+def _panels(
+    rows: Sequence[str], series: Mapping[str, Sequence[float]], title: str, path: Path
 ) -> Path:
-    """Horizontal bars, one group per row and one colour per series, values in [0, 1]."""
-    height = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(8, 0.25 * len(rows) * max(len(series), 2) + 1.5))
-    for k, (label, values) in enumerate(series.items()):
-        ax.barh([i + k * height for i in range(len(rows))], values, height=height, label=label)
-    ax.set_yticks([i + height * (len(series) - 1) / 2 for i in range(len(rows))], rows)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    """Small multiples: one panel of horizontal bars per series, rows shared, values in [0, 1]."""
+    fig, axes = plt.subplots(
+        1,
+        len(series),
+        sharey=True,
+        squeeze=False,
+        figsize=(2.2 * len(series) + 2.2, 0.3 * len(rows) + 1.6),
+    )
+    for ax, (label, values) in zip(axes[0], series.items(), strict=True):
+        ax.barh(rows, values, color="tab:blue")
+        ax.set_xlim(0, 1)
+        ax.set_title(label, fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, **_SAVE)
@@ -83,22 +87,21 @@ def _grouped_bars(
 
 def diversity_chart(rows: Sequence[DiversityRow], names: Mapping[str, str], path: Path) -> Path:
     """Per scenario: distinct-1, distinct-2, self-similarity and the share of duplicates rejected."""
-    return _grouped_bars(
+    return _panels(
         [names.get(r.scenario, r.scenario) for r in rows],
         {
             "distinct-1": [r.distinct_1 for r in rows],
             "distinct-2": [r.distinct_2 for r in rows],
             "self-similarity": [r.self_similarity or 0.0 for r in rows],
-            "duplicates rejected": [r.duplicate_share for r in rows],
+            "duplicates rejected\n(share of proposed)": [r.duplicate_share for r in rows],
         },
         "Question diversity per scenario",
-        "share / similarity",
         path,
     )
 
 
 def overlap_chart(rows: Sequence[OverlapRow], names: Mapping[str, str], path: Path) -> Path:
-    """Per scenario, one bar per other set: share of questions found in it (exact or near)."""
+    """Per scenario, one panel per other set: share of questions found in it (exact or near)."""
     scenarios = list(dict.fromkeys(r.scenario for r in rows))
     series: dict[str, list[float]] = {}
     for against in dict.fromkeys(r.against for r in rows):
@@ -108,11 +111,10 @@ def overlap_chart(rows: Sequence[OverlapRow], names: Mapping[str, str], path: Pa
             for s in scenarios
         ]
     threshold = rows[0].threshold if rows else 0.0
-    return _grouped_bars(
+    return _panels(
         [names.get(s, s) for s in scenarios],
         series,
-        f"Questions also in another set (same text, or similarity >= {threshold:g})",
-        "share of the scenario's questions",
+        f"Share of questions also in another set (same text, or similarity >= {threshold:g})",
         path,
     )
 

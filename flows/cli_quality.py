@@ -241,5 +241,105 @@ def quality_overlap(
     console.print(f"chart: {path}", highlight=False)
 
 
+def _catalog_facts(artifacts: Path, run_id: str, with_rejected: bool) -> tuple[Any, list[Any]]:
+    """The decision per sample of the run, and (asked for) its rejected samples with images."""
+    from catalog import Catalog
+    from catalog.gallery import ExtraSample, ReviewNote
+    from catalog.release import TEXT_COLUMNS
+    from schemas.images import image_bytes
+    from schemas.records import Sample
+
+    with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
+        _, rows = catalog.query(
+            "SELECT sample_id, decision, reviewer, review_reason FROM v_samples "
+            "WHERE run_id = ? AND decision IS NOT NULL",
+            [run_id],
+        )
+        notes = {
+            sid: ReviewNote(decision=decision, reviewer=reviewer, reason=reason or "")
+            for sid, decision, reviewer, reason in rows
+        }
+        if not with_rejected:
+            return notes, []
+        rejected = [
+            s for s in catalog.run_records("samples", run_id, Sample) if s.status == "rejected"
+        ]
+        images = catalog.images_by_id(i for s in rejected for i in s.image_ids)
+    extra = []
+    for sample in rejected:
+        row = {c: getattr(sample, c, "") or "" for c in TEXT_COLUMNS} | {
+            "id": sample.sample_id,
+            "warnings": sample.warnings,
+        }
+        try:
+            data = [image_bytes(artifacts, images[i]) for i in sample.image_ids]
+        except (KeyError, OSError):
+            data = []  # the image is gone from artifacts/: show the text and the reason
+        extra.append(ExtraSample(row=row, images=data))
+    return notes, extra
+
+
+def view(
+    release: ReleaseArgument,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: <artifacts>/views/NAME-VERSION.html)."
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="test (everything) or tiny.")] = "test",
+    rejected: Annotated[
+        bool,
+        typer.Option(
+            "--rejected",
+            help="Also show the run's rejected samples (from the catalog and artifacts).",
+        ),
+    ] = False,
+    thumb: Annotated[
+        int, typer.Option(help="Thumbnail size: longest side in pixels.", min=32, max=1024)
+    ] = 256,
+    workers: Annotated[int, typer.Option(help="Thumbnail processes (0: one per CPU).", min=0)] = 0,
+    artifacts: ArtifactsOption = None,
+) -> None:
+    """Write one self-contained static HTML gallery of a release (no server: open the file).
+
+    Filter by scenario, variant, review outcome and warnings, or search; each sample shows its
+    image thumbnails, prompt, question, key phrase, review outcome and warnings. The decisions
+    come from the build catalog when it is found (else every published sample shows as accepted).
+    """
+    from catalog.gallery import write_gallery
+    from catalog.publish import scenario_names
+
+    located = _locate(release)
+    folder = _artifacts(located, artifacts)
+    if rejected and folder is None:
+        raise _fail("--rejected needs the build's catalog: give --artifacts")
+    notes, extra = _catalog_facts(folder, located.run_id, rejected) if folder else ({}, [])
+    suffix = "" if split == "test" else f"-{split}"
+    target = (
+        out or (folder or Path(".")) / "views" / f"{located.name}-{located.version}{suffix}.html"
+    )
+    try:
+        stats = write_gallery(
+            Path(located.folder),
+            target,
+            split=split,
+            reviews=notes,
+            extra=extra,
+            scenario_names=scenario_names(located.taxonomy),
+            max_side=thumb,
+            workers=workers,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"gallery of {stats.samples} samples ({stats.images} images, "
+        f"{stats.bytes / 1e6:.1f} MB): {stats.path}",
+        highlight=False,
+    )
+    console.print(f"open it in a browser: file://{Path(stats.path).resolve()}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(quality_app, name="quality")
+    app.command("view")(view)
