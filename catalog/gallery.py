@@ -59,7 +59,9 @@ def thumbnail(data: bytes, max_side: int) -> str:
     with Image.open(io.BytesIO(data)) as image:
         image.draft("RGB", (max_side, max_side))  # JPEG decodes at a reduced size directly
         small = image.convert("RGB")
-        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        # reducing_gap 1: a box reduction to about the size first, then Lanczos (2-3x faster
+        # than gap 2, no visible difference at thumbnail size).
+        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=1.0)
     out = io.BytesIO()
     small.save(out, format="WEBP", quality=70, method=2)
     return base64.b64encode(out.getvalue()).decode("ascii")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from catalog.quality.report import version_key
 from catalog.release import MANIFEST
 from schemas._base import StrictModel
 
@@ -18,10 +19,6 @@ class LocatedRelease(StrictModel):
     run_id: str
     taxonomy: str
     near_duplicate_threshold: float
-
-
-def _version_key(name: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in name.split("."))
 
 
 def locate_release(spec: str) -> LocatedRelease:
@@ -36,7 +33,7 @@ def locate_release(spec: str) -> LocatedRelease:
         versions = [p.name for p in folder.iterdir() if (p / MANIFEST).is_file()]
         if not versions:
             raise FileNotFoundError(f"{folder} holds no release (no {MANIFEST}, no version folder)")
-        folder = folder / max(versions, key=_version_key)
+        folder = folder / max(versions, key=version_key)
     if not (folder / MANIFEST).is_file():
         raise FileNotFoundError(f"{folder} is not a release folder (no {MANIFEST})")
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))

@@ -171,8 +171,8 @@ def quality_overlap(
     from catalog.charts import overlap_chart
     from catalog.publish import scenario_names
     from catalog.quality.overlap import best_matches, overlap
-    from catalog.quality.questions import catalog_questions
     from catalog.quality.references import ReferenceError, read_reference, reference_label
+    from catalog.quality.report import earlier_versions
 
     located = _locate(release)
     folder = _artifacts(located, artifacts)
@@ -190,9 +190,7 @@ def quality_overlap(
                 "give --against FORMAT:PATH, or --artifacts to compare with earlier versions"
             )
         with Catalog(folder / "catalog.duckdb", read_only=True) as catalog:
-            for old in catalog.release_versions(located.name):
-                if tuple(map(int, old.split("."))) < tuple(map(int, located.version.split("."))):
-                    others[f"{located.name}@{old}"] = catalog_questions(catalog, located.name, old)
+            others = earlier_versions(catalog, located.name, located.version)
         if not others:
             raise _fail(f"{located.name} has no version before {located.version} in the catalog")
     rows = []

@@ -10,32 +10,22 @@ from catalog.quality.overlap import best_matches, overlap
 from catalog.quality.questions import catalog_questions
 from catalog.quality.references import read_reference, reference_label
 from catalog.store import Catalog
-from schemas.quality import OverlapRow, QualityReport, QuestionText
+from schemas.quality import QualityReport, QuestionText
 from schemas.records import Question
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def earlier_overlap(
-    catalog: Catalog, name: str, version: str, questions: Sequence[QuestionText], threshold: float
-) -> list[OverlapRow]:
-    """Overlap with each version of `name` older than `version` recorded in the catalog."""
-    rows: list[OverlapRow] = []
-    for old in catalog.release_versions(name):
-        if _version_key(old) >= _version_key(version):
-            continue
-        matches = best_matches(questions, catalog_questions(catalog, name, old))
-        rows += overlap(name, version, f"{name}@{old}", matches, questions, threshold)
-    return rows
-
-
-def reference_overlap(
-    name: str, version: str, questions: Sequence[QuestionText], spec: str, threshold: float
-) -> list[OverlapRow]:
-    matches = best_matches(questions, read_reference(spec))
-    return overlap(name, version, reference_label(spec), matches, questions, threshold)
+def earlier_versions(catalog: Catalog, name: str, version: str) -> dict[str, list[QuestionText]]:
+    """The questions of each version of `name` older than `version` in the catalog, by
+    `NAME@X.Y.Z`."""
+    return {
+        f"{name}@{old}": catalog_questions(catalog, name, old)
+        for old in catalog.release_versions(name)
+        if version_key(old) < version_key(version)
+    }
 
 
 def quality_report(
@@ -49,9 +39,15 @@ def quality_report(
     references: Sequence[str] = (),
 ) -> QualityReport:
     candidates = catalog.run_records("questions", run_id, Question)
-    rows = earlier_overlap(catalog, name, version, questions, threshold)
-    for spec in references:
-        rows += reference_overlap(name, version, questions, spec, threshold)
+    others = earlier_versions(catalog, name, version)
+    others |= {reference_label(spec): read_reference(spec) for spec in references}
+    rows = [
+        row
+        for label, other in others.items()
+        for row in overlap(
+            name, version, label, best_matches(questions, other), questions, threshold
+        )
+    ]
     return QualityReport(
         diversity=diversity(name, version, questions, candidates), overlap=rows, threshold=threshold
     )
