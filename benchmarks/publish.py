@@ -143,7 +143,7 @@ def child(mode: str, n_samples: int, artifacts: Path) -> None:
             config=config,
             run_id="bench",
             scenario_names=SCENARIOS,
-            card_context=card_context(config, "bench", images, load_path=str(out)),
+            card_context=card_context(config, "bench", images),
         )
     else:
         naive_write(samples, images, artifacts, out)

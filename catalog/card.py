@@ -11,9 +11,11 @@ from typing import Any
 import jinja2
 import yaml
 
+from catalog.charts import QUALITY_CHARTS
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
+from schemas.quality import OverlapRow, QualityReport
 from schemas.records import ImageRecord, Sample
 from schemas.taxonomy import load_taxonomy
 
@@ -24,7 +26,10 @@ GATED_PROMPT = (
     "This dataset contains requests for harmful content, collected to evaluate the safety of "
     "vision-language models. Access is granted for safety research only."
 )
-CHARTS = {"scenarios": "charts/scenarios.png", "review": "charts/review_outcomes.png"}
+CHARTS = {
+    "scenarios": "charts/scenarios.png",
+    "review": "charts/review_outcomes.png",
+} | QUALITY_CHARTS
 # One example sheet per image config: the first sample's images, as the model gets them.
 EXAMPLES = "examples/{config}.png"
 
@@ -85,7 +90,6 @@ class CardContext(StrictModel):
     fonts: list[FontRow]
     renderer: dict[str, str]
     image_model: dict[str, str] | None
-    load_path: str
     hub_repo: str | None = None
 
 
@@ -98,7 +102,6 @@ def card_context(
     config: BuildConfig,
     run_id: str,
     images: Mapping[str, ImageRecord],
-    load_path: str,
     hub_repo: str | None = None,
 ) -> CardContext:
     llm = config.llm
@@ -164,7 +167,6 @@ def card_context(
         fonts=[FontRow(name=name, sha256=sha or "") for name, sha in fonts],
         renderer=renderer,
         image_model=image_model,
-        load_path=load_path,
         hub_repo=hub_repo,
     )
 
@@ -229,6 +231,46 @@ def _example_rows(samples: Sequence[Sample], configs: Sequence[str]) -> list[dic
     return rows
 
 
+class OverlapTotal(StrictModel):
+    """One other question set, all scenarios together."""
+
+    against: str
+    questions: int
+    exact: int
+    near: int
+    mean_best_similarity: float
+
+
+def overlap_totals(rows: Sequence[OverlapRow]) -> list[OverlapTotal]:
+    groups: dict[str, list[OverlapRow]] = defaultdict(list)
+    for row in rows:
+        groups[row.against].append(row)
+    return [
+        OverlapTotal(
+            against=against,
+            questions=sum(r.questions for r in cells),
+            exact=sum(r.exact for r in cells),
+            near=sum(r.near for r in cells),
+            mean_best_similarity=sum(r.mean_best_similarity * r.questions for r in cells)
+            / sum(r.questions for r in cells),
+        )
+        for against, cells in groups.items()
+    ]
+
+
+def citation(config: BuildConfig, run_id: str) -> str:
+    """The BibTeX entry of a release (in the card and croissant.json)."""
+    release = config.release
+    key = release.name.replace("-", "_") + "_" + release.version.replace(".", "_")
+    return (
+        f"@misc{{{key},\n"
+        f"  title  = {{{release.name} (version {release.version})}},\n"
+        f"  note   = {{Built with SafetyForge, build run {run_id}}},\n"
+        f"  year   = {{{datetime.now(UTC).year}}}\n"
+        "}"
+    )
+
+
 def render_card(
     *,
     config: BuildConfig,
@@ -238,11 +280,12 @@ def render_card(
     context: CardContext,
     outcomes: Sequence[OutcomeCount],
     images: Mapping[str, ImageRecord] | None = None,
+    quality: QualityReport | None = None,
 ) -> str:
     """Render README.md for the accepted `samples` of a release (config carries its version).
 
     `images` (the samples' records) lets the card list the sources and licences of collection
-    images; without it that section is left out.
+    images; without it that section is left out, as is the quality section without `quality`.
     """
     configs = list(data_files)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
@@ -269,6 +312,8 @@ def render_card(
         "title": release.name,
         "version": release.version,
         "configs": configs,
+        # The config the "Load it" lines name: the first with images (else the first).
+        "load_config": next((c for c in configs if image_counts[c]), configs[0]),
         "count_rows": rows,
         "n_scenarios": len(rows) - 1,
         "n_questions": len({s.question_id for s in samples}),
@@ -285,7 +330,9 @@ def render_card(
         "ctx": context,
         "sources": source_rows(samples, images) if images is not None else [],
         "hub_repo": context.hub_repo or "ORG/NAME",
-        "citation_key": release.name.replace("-", "_") + "_" + release.version.replace(".", "_"),
-        "year": datetime.now(UTC).year,
+        "citation": citation(config, context.run_id),
+        "quality": quality,
+        "overlap_totals": overlap_totals(quality.overlap) if quality else [],
+        "scenario_names": scenario_names,
     }
     return _ENV.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**values)

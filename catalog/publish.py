@@ -11,6 +11,8 @@ from typing import Literal
 
 from catalog.card import card_context
 from catalog.outcomes import OutcomeCount, review_outcomes
+from catalog.quality.questions import sample_questions
+from catalog.quality.report import quality_report, record_quality
 from catalog.release import (
     Bump,
     ReleaseExistsError,
@@ -99,6 +101,19 @@ def publish_run(
             "immutable: publish another version (build: --set release.version=X.Y.Z; "
             "publish: --version X.Y.Z or --bump minor)"
         )
+    names = scenario_names(config.taxonomy)
+    order = {slug: i for i, slug in enumerate(names)}
+    quality = quality_report(
+        catalog,
+        name=name,
+        version=chosen,
+        run_id=run_id,
+        questions=sample_questions(
+            sorted(accepted, key=lambda s: order.get(s.scenario, len(order)))
+        ),
+        threshold=config.llm.near_duplicate_threshold,
+        references=config.release.compare_with,
+    )
     record = write_release(
         samples=accepted,
         images=images,
@@ -106,12 +121,14 @@ def publish_run(
         releases_dir=releases_dir,
         config=config,
         run_id=run_id,
-        scenario_names=scenario_names(config.taxonomy),
-        card_context=card_context(config, run_id, images, str(final), hub_repo),
+        scenario_names=names,
+        card_context=card_context(config, run_id, images, hub_repo),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,
+        quality=quality,
     )
     catalog.upsert("releases", [record])
+    record_quality(catalog, quality)
     return PublishResult(
         status="published", name=name, version=chosen, path=str(final), release=record
     )

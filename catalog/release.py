@@ -25,12 +25,14 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import Field
 
-from catalog.card import CHARTS, EXAMPLES, CardContext, render_card
-from catalog.charts import example_sheet, review_chart, scenario_chart
+from catalog.card import CHARTS, EXAMPLES, CardContext, citation, render_card, source_rows
+from catalog.charts import example_sheet, quality_charts, review_chart, scenario_chart
+from catalog.croissant import CROISSANT_FILE, croissant_metadata
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
+from schemas.quality import QualityReport
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
 from schemas.variants import VariantSpec
 
@@ -315,10 +317,12 @@ def write_release(
     outcomes: Sequence[OutcomeCount] = (),
     version: str | None = None,
     shards: ShardPolicy | None = None,
+    quality: QualityReport | None = None,
 ) -> ReleaseRecord:
     """Write `releases_dir/<name>/<version>/` from accepted `samples`; refuse an existing version.
 
     `version` overrides `config.release.version`; the written build_config.yaml states the one used.
+    `quality` (diversity and overlap, measured by the caller) goes into the card with its charts.
     """
     policy = shards or ShardPolicy()
     resolved = config.model_copy(deep=True)
@@ -372,6 +376,8 @@ def write_release(
                 )
         scenario_chart(_scenario_counts(ordered, scenario_names), staging / CHARTS["scenarios"])
         review_chart(outcomes, staging / CHARTS["review"])
+        if quality is not None:
+            quality_charts(quality, scenario_names, staging)
         (staging / "build_config.yaml").write_text(
             yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
@@ -383,8 +389,20 @@ def write_release(
             context=card_context,
             outcomes=outcomes,
             images=images,
+            quality=quality,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
+        croissant = croissant_metadata(
+            config=resolved,
+            schemas={v: arrow_schema(specs[v]) for v in variants},
+            data_files=data_files,
+            context=card_context,
+            outcomes=outcomes,
+            sources=source_rows(ordered, images),
+            n_samples=len(ordered),
+            citation=citation(resolved, card_context.run_id),
+        )
+        (staging / CROISSANT_FILE).write_text(json.dumps(croissant, indent=2), encoding="utf-8")
         files: dict[str, dict[str, Any]] = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             rel = path.relative_to(staging).as_posix()

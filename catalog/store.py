@@ -16,6 +16,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from catalog.views import create_views
+from schemas.quality import DiversityRow, OverlapRow
 from schemas.records import (
     EvalResult,
     EvalRun,
@@ -45,6 +46,8 @@ TABLES: dict[str, tuple[type[BaseModel], tuple[str, ...], bool]] = {
     "releases": (ReleaseRecord, ("name", "version"), False),
     "eval_runs": (EvalRun, ("run_id",), False),
     "eval_results": (EvalResult, ("run_id", "sample_id", "attempt"), True),
+    "diversity": (DiversityRow, ("release", "version", "scenario"), False),
+    "overlap": (OverlapRow, ("release", "version", "against", "scenario"), False),
 }
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from flows.cli_evaluate import register as register_evaluate_commands
+from flows.cli_quality import register as register_quality_commands
 from flows.cli_release import register as register_release_commands
 from flows.cli_variants import register as register_variant_commands
 from flows.prefect_env import configure_prefect
@@ -380,6 +381,7 @@ def review_status(
 # publish, releases list/diff, catalog query, export jsonl
 register_release_commands(app)
 register_variant_commands(app)
+register_quality_commands(app)
 # evaluate a model on a release; evaluate report RUN
 register_evaluate_commands(app)
 

@@ -192,7 +192,7 @@ def catalog_query(
 ) -> None:
     """Run SQL on the catalog (read-only). Views: v_samples, v_rejections, v_llm_calls,
     v_releases, v_release_samples; tables: runs, llm_calls, questions, extractions, images,
-    samples, reviews, releases."""
+    samples, reviews, releases, diversity, overlap."""
     import duckdb
 
     with _catalog(artifacts) as catalog:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from annotation import connect
+from catalog.quality.references import ReferenceError, read_reference
 from flows.review_stage import label_studio_config
 from generators.providers import make_provider
 from schemas.config import BuildConfig, ConfigError
@@ -23,9 +24,15 @@ def select_scenarios(config: BuildConfig) -> list[Scenario]:
 
 
 def preflight(config: BuildConfig) -> None:
-    """Raise ConfigError (bad taxonomy or scenario), LLMFatalError (e.g. no API key) or
-    ReviewUnavailable (review.mode label-studio with the server down or the token refused)."""
+    """Raise ConfigError (bad taxonomy or scenario, unreadable release.compare_with),
+    LLMFatalError (e.g. no API key) or ReviewUnavailable (review.mode label-studio with the
+    server down or the token refused)."""
     select_scenarios(config)
+    for spec in config.release.compare_with:
+        try:
+            read_reference(spec)
+        except ReferenceError as exc:
+            raise ConfigError(f"release.compare_with: {exc}") from None
     make_provider(config.llm)
     if config.review.mode == "label-studio":
         connect(label_studio_config(config))

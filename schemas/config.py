@@ -128,6 +128,8 @@ class ImageModelConfig(StrictModel):
     seed: int = 0
     safety_checker: bool = False
     max_regenerations: int = Field(default=3, ge=0)
+    # The model's licence, for the card and croissant.json (known hub models need none).
+    license: str | None = None
 
 
 class ReviewConfig(StrictModel):
@@ -150,6 +152,9 @@ class ReleaseConfig(StrictModel):
     license: str = "cc-by-nc-4.0"
     gated: bool = True
     tiny_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
+    # Reference benchmarks whose overlap with this release the card reports, as FORMAT:PATH
+    # (mm-safetybench:DIR of processed_questions/NN-Name.json, safebench:CSV).
+    compare_with: list[str] = Field(default_factory=list)
 
     @field_validator("version")
     @classmethod

@@ -41,7 +41,7 @@ class Inputs:
     images: dict[str, ImageRecord] = field(default_factory=dict)
 
     def context(self, run_id: str = "run-1") -> CardContext:
-        return card_context(self.config, run_id, self.images, load_path="path/to/release")
+        return card_context(self.config, run_id, self.images)
 
     def write(self, releases: Path, **options: Any) -> ReleaseRecord:
         """Write these samples as a release under `releases` (options go to write_release)."""

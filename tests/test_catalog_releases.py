@@ -186,3 +186,15 @@ def test_export_jsonl_writes_one_folder_per_scenario_and_variant(env: dict, tmp_
         (tmp_path / "out/fraud/text_only/samples.jsonl").read_text().splitlines()[0]
     )
     assert "image" not in text_only and "images" not in text_only
+
+
+def test_published_card_and_croissant_hold_no_machine_path(env: dict) -> None:
+    """The card used to print the absolute build folder in "Load it"."""
+    for version in ("v1", "v2"):
+        folder = Path(env[version].path)
+        for name in ("README.md", "croissant.json"):
+            text = (folder / name).read_text()
+            assert str(env["root"]) not in text, name
+            assert "/tmp/" not in text and str(Path.home()) not in text, name
+    card = (Path(env["v1"].path) / "README.md").read_text()
+    assert 'load_dataset("./testbench/0.1.0", "typo", split="test")' in card

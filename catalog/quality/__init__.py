@@ -1,0 +1,1 @@
+"""Measured quality of a release: diversity per scenario and overlap with other question sets."""
