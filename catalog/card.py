@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from pydantic import Field
 
 from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
@@ -63,6 +64,23 @@ def source_rows(samples: Sequence[Sample], images: Mapping[str, ImageRecord]) ->
     ]
 
 
+class ChangeRow(StrictModel):
+    """Samples added, removed and changed in one scenario x variant since the previous version."""
+
+    scenario: str
+    variant: str
+    added: int
+    removed: int
+    changed: int
+
+
+class Changelog(StrictModel):
+    """What this version changes against the newest earlier version of the release."""
+
+    previous_version: str | None  # None: the first version of this release
+    rows: list[ChangeRow] = Field(default_factory=list)
+
+
 class CardContext(StrictModel):
     """Facts about the run that the card states; built by `card_context` from records."""
 
@@ -75,6 +93,7 @@ class CardContext(StrictModel):
     image_model: dict[str, str] | None
     load_path: str
     hub_repo: str | None = None
+    changelog: Changelog | None = None
 
 
 def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
@@ -88,6 +107,7 @@ def card_context(
     images: Mapping[str, ImageRecord],
     load_path: str,
     hub_repo: str | None = None,
+    changelog: Changelog | None = None,
 ) -> CardContext:
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
@@ -141,6 +161,7 @@ def card_context(
         image_model=image_model,
         load_path=load_path,
         hub_repo=hub_repo,
+        changelog=changelog,
     )
 
 
