@@ -30,6 +30,10 @@ catalog_app = typer.Typer(help="Query the DuckDB lineage catalog.", no_args_is_h
 export_app = typer.Typer(help="Export a release in other layouts.", no_args_is_help=True)
 
 
+def _say(message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(2)
@@ -91,6 +95,7 @@ def publish(
     from catalog.hub import HubError, hub_api_from_env, push_release
     from catalog.publish import publish_run
     from catalog.release import ReleaseExistsError
+    from flows.artifacts_lock import artifacts_lock
 
     if bump not in (None, "major", "minor", "patch"):
         raise _fail(f"--bump must be major, minor or patch, got {bump!r}")
@@ -100,7 +105,13 @@ def publish(
             api = hub_api_from_env()  # fail before writing anything when the token is missing
         except HubError as exc:
             raise _fail(str(exc)) from None
-    with _catalog(artifacts, read_only=False) as catalog:
+    if not (artifacts / "catalog.duckdb").is_file():
+        raise _fail(f"no catalog in {artifacts}: run `safetyforge build` first")
+    # Builds hold this lock from start to end: publishing waits for a running one.
+    with (
+        artifacts_lock(artifacts, "safetyforge publish", say=_say),
+        _catalog(artifacts, read_only=False) as catalog,
+    ):
         run_id = run or catalog.latest_run()
         if run_id is None:
             raise _fail("the catalog has no run: run `safetyforge build` first")
