@@ -353,7 +353,10 @@ def _summary(
             rejections[f"sample: {d.reason}"] += 1
     counts = Counter((s.scenario, s.variant) for s in samples if s.status == "accepted")
     new_questions = sum(q.status == "accepted" for q in questions.questions)
-    pushed = review.pushed if review is not None else 0
+    # Annotators decided something since the previous run (counted over the whole project).
+    decided = review is not None and review.decisions != (
+        line.previous_summary.get("review") or {}
+    ).get("annotator_decisions")
     return {
         "run_id": run_id,
         "previous_run": line.previous_run,
@@ -392,11 +395,11 @@ def _summary(
         "release_version": publish.version,
         "release_previous": publish.previous_version,
         "release_changes": publish.changes,
-        # Nothing asked, drawn, pushed or published: the benchmark stands where it stood.
+        # Nothing asked, drawn, pushed, decided or published: the benchmark stands still.
         "nothing_new": publish.status != "published"
         and new_questions == 0
         and images.drawn == 0
-        and pushed == 0,
+        and (review is None or (review.pushed == 0 and not decided)),
         # Where the next run of a growing benchmark continues (flows.line).
         GENERATION_KEY: {"next_round": questions.next_round, "requests": questions.requests},
     }

@@ -335,13 +335,18 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     status follows the consensus (undecided samples become pending, so they are not published).
     Corrected key phrases are re-rendered by a build with review.mode: label-studio."""
     from catalog import Catalog
+    from flows.artifacts_lock import artifacts_lock
     from flows.review_stage import apply_consensus
     from schemas.records import Sample
 
     cfg = _load(config, set_)
     run_id, result = _pull(cfg, run)
     artifacts, _ = _review_paths(cfg)
-    with Catalog(artifacts / "catalog.duckdb") as catalog:
+    # A build writes the catalog under this lock: wait for a running one.
+    lock = artifacts_lock(
+        artifacts, "safetyforge review pull", say=lambda m: console.print(m, markup=False)
+    )
+    with lock, Catalog(artifacts / "catalog.duckdb") as catalog:
         catalog.upsert("reviews", result.decisions + result.consensus, run_id)
         # Human consensus decides what `safetyforge publish --run` releases.
         samples = catalog.run_records("samples", run_id, Sample)

@@ -9,6 +9,7 @@ and content stay stable, and asks only for new questions on top.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from catalog import Catalog
 from generators.questions import EarlierQuestions
@@ -22,6 +23,7 @@ GENERATION_KEY = "generation"
 @dataclass
 class LineStart:
     previous_run: str | None = None
+    previous_summary: dict[str, Any] = field(default_factory=dict)
     questions: list[Question] = field(default_factory=list)  # kept: accepted, taxonomy questions
     extractions: list[Extraction] = field(default_factory=list)  # their key-phrase records
     earlier: EarlierQuestions | None = None
@@ -63,6 +65,7 @@ def line_start(catalog: Catalog, config: BuildConfig, scenarios: list[Scenario])
     }
     return LineStart(
         previous_run=previous.run_id,
+        previous_summary=previous.summary,
         questions=questions,
         extractions=extractions,
         earlier=EarlierQuestions(

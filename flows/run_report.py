@@ -46,14 +46,14 @@ def summary_markdown(summary: dict[str, Any], flow_run_id: str | None) -> str:
     ]
     if summary.get("previous_run"):
         lines.append(
-            f"- grown from run `{summary['previous_run']}`: {summary['questions_kept']} "
+            f"- continues run `{summary['previous_run']}`: {summary['questions_kept']} "
             f"question(s) kept, {summary['questions_new']} new"
         )
     if summary.get("review"):
         review = summary["review"]
         lines.append(
             f"- Label Studio: {review['tasks_pushed']} task(s) pushed, "
-            f"{review['annotator_decisions']} annotator decision(s), "
+            f"{review['annotator_decisions']} annotator decision(s) in the project, "
             f"{review['corrected_key_phrases']} corrected key phrase(s) re-rendered, "
             f"{review['samples_pending']} sample(s) still under review"
         )

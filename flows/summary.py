@@ -83,7 +83,7 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
             console.print(f"  {n:>5}  {reason}", markup=False, highlight=False)
     if summary.get("previous_run"):
         console.print(
-            f"grown from run {summary['previous_run']}: {summary['questions_kept']} question(s) "
+            f"continues run {summary['previous_run']}: {summary['questions_kept']} question(s) "
             f"kept, {summary['questions_new']} new"
         )
     path = summary["release_path"]

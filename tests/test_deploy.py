@@ -26,6 +26,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     DeploymentFilter,
     DeploymentFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -34,6 +36,7 @@ from annotation import LabelStudioConfig, ServerHandle, connect, find_project
 from annotation.client import export_tasks
 from catalog import Catalog
 from catalog.release import verify_release
+from flows.artifacts_lock import artifacts_lock
 from flows.deploy import load_deployments
 from flows.limits import GPU_LIMIT, LLM_LIMIT, GloballyPacedProvider, ensure_limits
 from generators.llm_types import ChatRequest
@@ -228,14 +231,32 @@ def test_nightly_grow_runs_grow_the_benchmark(served: Path, tmp_path: Path) -> N
         assert client.read_global_concurrency_limit_by_name(GPU_LIMIT).limit == 1
 
 
+def _waiting_for_the_lock(client: Any, flow_run_id: Any) -> bool:
+    logs = client.read_logs(
+        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    )
+    return any("waiting for the lock" in log.message for log in logs)
+
+
 def test_overlapping_runs_take_turns_on_one_artifacts_folder(served: Path, tmp_path: Path) -> None:
     """Two runs triggered together on one fresh folder: both would build the initial set and
-    publish 0.1.0; with the folder's lock the second waits, then grows from the first."""
+    publish 0.1.0. The test holds the folder's lock until both runs are started and waiting
+    for it (so they overlap for sure); then one publishes 0.1.0 while the other waits, and the
+    other grows from it and publishes 0.2.0."""
     artifacts = tmp_path / "artifacts"
     config = {**TINY, "artifacts_dir": str(artifacts)}
-    triggered = [
-        run_deployment(NIGHTLY, parameters={"config": config}, timeout=0) for _ in range(2)
-    ]
+    with (
+        artifacts_lock(artifacts, "the test, until both runs wait"),
+        get_client(sync_client=True) as client,
+    ):
+        triggered = [
+            run_deployment(NIGHTLY, parameters={"config": config}, timeout=0) for _ in range(2)
+        ]
+        _wait(
+            lambda: all(_waiting_for_the_lock(client, r.id) for r in triggered),
+            "both runs waiting for the artifacts lock",
+            300,
+        )
     with get_client(sync_client=True) as client:
 
         def finished() -> list[Any]:
@@ -244,13 +265,11 @@ def test_overlapping_runs_take_turns_on_one_artifacts_folder(served: Path, tmp_p
 
         runs = _wait(finished, "two overlapping nightly-grow runs", 400)
     assert all(r.state.is_completed() for r in runs), [r.state for r in runs]
-    a, b = sorted(runs, key=lambda r: r.start_time)
-    assert b.start_time < a.end_time, "the two flow runs did not overlap"
     records = _runs(artifacts)
     first, second = sorted(records.values(), key=lambda r: r.started_at)
     # Inside the lock the runs did not overlap: the second started after the first finished.
     assert first.finished_at <= second.started_at
-    assert second.summary["lock_wait_s"] > 0
+    assert 0 < first.summary["lock_wait_s"] < second.summary["lock_wait_s"]
     assert [
         (r.summary["release_status"], r.summary["release_version"]) for r in (first, second)
     ] == [
