@@ -200,37 +200,6 @@ def _runs(artifacts: Path) -> dict[str, Any]:
         return {r.flow_run_id: r for r in catalog.records("runs")}
 
 
-def test_nightly_grow_runs_grow_the_benchmark(served: Path, tmp_path: Path) -> None:
-    config = {**TINY, "artifacts_dir": str(tmp_path / "artifacts")}
-    first = _run(NIGHTLY, config, served)
-    second = _run(NIGHTLY, config, served)
-    idle = _run(NIGHTLY, {**config, "grow": {"per_scenario": 0}}, served)
-    runs = _runs(tmp_path / "artifacts")
-    summaries = [runs[str(r.id)].summary for r in (first, second, idle)]
-    assert all(runs[str(r.id)].status == "completed" for r in (first, second, idle))
-    assert [(s["release_status"], s["release_version"]) for s in summaries] == [
-        ("published", "0.1.0"),
-        ("published", "0.2.0"),
-        ("unchanged", "0.2.0"),
-    ]
-    assert [(s["questions_kept"], s["questions_new"]) for s in summaries] == [
-        (0, 2),
-        (2, 1),
-        (3, 0),
-    ]
-    assert summaries[2]["nothing_new"] is True
-    grown = _summary_markdown(second.id)
-    assert "**Published 0.2.0: against 0.1.0, 2 sample(s) added, 0 removed, 0 changed.**" in grown
-    assert "## Release diff: 0.1.0 -> 0.2.0" in grown
-    assert "| fraud | typo | 1 | 0 | 0 |" in grown
-    nothing = _summary_markdown(idle.id)
-    assert nothing.split("\n")[2].startswith("**Nothing new: ")
-    assert "Release diff" not in nothing
-    with get_client(sync_client=True) as client:
-        # The flow created the GPU limit on the server it reported to.
-        assert client.read_global_concurrency_limit_by_name(GPU_LIMIT).limit == 1
-
-
 def _waiting_for_the_lock(client: Any, flow_run_id: Any) -> bool:
     logs = client.read_logs(
         log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
@@ -238,12 +207,12 @@ def _waiting_for_the_lock(client: Any, flow_run_id: Any) -> bool:
     return any("waiting for the lock" in log.message for log in logs)
 
 
-def test_overlapping_runs_take_turns_on_one_artifacts_folder(served: Path, tmp_path: Path) -> None:
-    """Two runs triggered together on one fresh folder: both would build the initial set and
-    publish 0.1.0. The test holds the folder's lock until both runs are started and waiting
-    for it (so they overlap for sure); then one publishes 0.1.0 while the other waits, and the
-    other grows from it and publishes 0.2.0."""
-    artifacts = tmp_path / "artifacts"
+@pytest.fixture(scope="module")
+def nightly(served: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two nightly-grow runs triggered together on one fresh folder, then one with nothing to
+    add. Without the folder's lock both would build the initial set and publish 0.1.0. The test
+    holds the lock until both runs have started and wait for it, so they overlap for sure."""
+    artifacts = tmp_path_factory.mktemp("nightly") / "artifacts"
     config = {**TINY, "artifacts_dir": str(artifacts)}
     with (
         artifacts_lock(artifacts, "the test, until both runs wait"),
@@ -263,19 +232,19 @@ def test_overlapping_runs_take_turns_on_one_artifacts_folder(served: Path, tmp_p
             runs = [client.read_flow_run(r.id) for r in triggered]
             return runs if all(r.state is not None and r.state.is_final() for r in runs) else []
 
-        runs = _wait(finished, "two overlapping nightly-grow runs", 400)
-    assert all(r.state.is_completed() for r in runs), [r.state for r in runs]
+        overlapping = _wait(finished, "two overlapping nightly-grow runs", 400)
+    assert all(r.state.is_completed() for r in overlapping), [r.state for r in overlapping]
+    idle = _run(NIGHTLY, {**config, "grow": {"per_scenario": 0}}, served)
     records = _runs(artifacts)
-    first, second = sorted(records.values(), key=lambda r: r.started_at)
+    first, second = sorted((records[str(r.id)] for r in overlapping), key=lambda r: r.started_at)
+    return {"artifacts": artifacts, "first": first, "second": second, "idle": records[str(idle.id)]}
+
+
+def test_overlapping_runs_take_turns_on_one_artifacts_folder(nightly: dict[str, Any]) -> None:
+    first, second, artifacts = nightly["first"], nightly["second"], nightly["artifacts"]
     # Inside the lock the runs did not overlap: the second started after the first finished.
     assert first.finished_at <= second.started_at
     assert 0 < first.summary["lock_wait_s"] < second.summary["lock_wait_s"]
-    assert [
-        (r.summary["release_status"], r.summary["release_version"]) for r in (first, second)
-    ] == [
-        ("published", "0.1.0"),
-        ("published", "0.2.0"),
-    ]
     assert second.summary["previous_run"] == first.run_id
     with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
         assert catalog.release_versions("deploy-bench") == ["0.1.0", "0.2.0"]
@@ -286,6 +255,33 @@ def test_overlapping_runs_take_turns_on_one_artifacts_folder(served: Path, tmp_p
     for version in ("0.1.0", "0.2.0"):
         assert verify_release(artifacts / "releases/deploy-bench" / version) == []
     assert not list((artifacts / "releases/deploy-bench").glob(".*"))  # no staging left over
+
+
+def test_nightly_grow_runs_grow_the_benchmark(nightly: dict[str, Any]) -> None:
+    runs = [nightly["first"], nightly["second"], nightly["idle"]]
+    summaries = [r.summary for r in runs]
+    assert all(r.status == "completed" for r in runs)
+    assert [(s["release_status"], s["release_version"]) for s in summaries] == [
+        ("published", "0.1.0"),
+        ("published", "0.2.0"),
+        ("unchanged", "0.2.0"),
+    ]
+    assert [(s["questions_kept"], s["questions_new"]) for s in summaries] == [
+        (0, 2),
+        (2, 1),
+        (3, 0),
+    ]
+    assert summaries[2]["nothing_new"] is True
+    grown = _summary_markdown(nightly["second"].flow_run_id)
+    assert "**Published 0.2.0: against 0.1.0, 2 sample(s) added, 0 removed, 0 changed.**" in grown
+    assert "## Release diff: 0.1.0 -> 0.2.0" in grown
+    assert "| fraud | typo | 1 | 0 | 0 |" in grown
+    nothing = _summary_markdown(nightly["idle"].flow_run_id)
+    assert nothing.split("\n")[2].startswith("**Nothing new: ")
+    assert "Release diff" not in nothing
+    with get_client(sync_client=True) as client:
+        # The flow created the GPU limit on the server it reported to.
+        assert client.read_global_concurrency_limit_by_name(GPU_LIMIT).limit == 1
 
 
 def _requests(n: int) -> list[ChatRequest]:
