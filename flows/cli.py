@@ -412,7 +412,7 @@ def deploy_serve(
 
     Start the server first (`prefect server start`) and export
     PREFECT_API_URL=http://127.0.0.1:4200/api; trigger a run with
-    `prefect deployment run build_benchmark/nightly`.
+    `prefect deployment run build_benchmark/nightly-grow`.
     """
     if not os.environ.get("PREFECT_API_URL"):
         console.print(
