@@ -10,14 +10,20 @@ PYTHON ?= python3
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
+# pip's output goes to this log; its tail is shown when an install fails.
+INSTALL_LOG := $(VENV)/install.log
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@echo "Installing Python packages into $(VENV) (minutes on a fresh clone; log: $(INSTALL_LOG))"
 	@# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[sd,dev]'
+	@{ $(BIN)/pip install --upgrade pip \
+	  && $(BIN)/pip install torch==2.13.0 \
+	  && $(BIN)/pip install -e '.[sd,dev]'; } > $(INSTALL_LOG) 2>&1 \
+	  || { tail -n 40 $(INSTALL_LOG); echo "Installing Python packages failed: the full log is $(INSTALL_LOG)" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
+	@echo "Python packages installed."
 
 system-deps:  ## Install fonts and tesseract from Debian where missing
 	@bash scripts/install_system_deps.sh

@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from pydantic import Field
 
 from catalog.charts import QUALITY_CHARTS
 from catalog.outcomes import OutcomeCount
@@ -80,6 +81,23 @@ class VariantRow(StrictModel):
     recipe: str  # its operations, e.g. "text -> split"
 
 
+class ChangeRow(StrictModel):
+    """Samples added, removed and changed in one scenario x variant since the previous version."""
+
+    scenario: str
+    variant: str
+    added: int
+    removed: int
+    changed: int
+
+
+class Changelog(StrictModel):
+    """What this version changes against the newest earlier version of the release."""
+
+    previous_version: str | None  # None: the first version of this release
+    rows: list[ChangeRow] = Field(default_factory=list)
+
+
 class CardContext(StrictModel):
     """Facts about the run that the card states; built by `card_context` from records."""
 
@@ -91,6 +109,7 @@ class CardContext(StrictModel):
     renderer: dict[str, str]
     image_model: dict[str, str] | None
     hub_repo: str | None = None
+    changelog: Changelog | None = None
 
 
 def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
@@ -103,6 +122,7 @@ def card_context(
     run_id: str,
     images: Mapping[str, ImageRecord],
     hub_repo: str | None = None,
+    changelog: Changelog | None = None,
 ) -> CardContext:
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
@@ -168,6 +188,7 @@ def card_context(
         renderer=renderer,
         image_model=image_model,
         hub_repo=hub_repo,
+        changelog=changelog,
     )
 
 

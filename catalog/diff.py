@@ -8,12 +8,12 @@ different content hash was changed (a corrected key phrase, a re-rendered image,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from catalog.release import row_content_sha256
 from catalog.store import Catalog, CatalogError
 from schemas._base import StrictModel
-from schemas.records import Sample
+from schemas.records import ImageRecord, Sample
 
 
 class ReleaseRow(StrictModel):
@@ -46,7 +46,11 @@ def release_rows(catalog: Catalog, name: str, version: str) -> list[ReleaseRow]:
         raise CatalogError(
             f"release {name} {version}: {len(missing)} sample(s) of run {release.run_id} are not in the catalog"
         )
-    images = catalog.images_by_id(i for s in samples for i in s.image_ids)
+    return sample_rows(samples, catalog.images_by_id(i for s in samples for i in s.image_ids))
+
+
+def sample_rows(samples: Iterable[Sample], images: Mapping[str, ImageRecord]) -> list[ReleaseRow]:
+    """The rows a release of `samples` would hold (to compare content not yet published)."""
     return [
         ReleaseRow(
             sample_id=s.sample_id,

@@ -6,10 +6,12 @@ catalog, so any past run can be released under a new version without rebuilding 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from catalog.card import card_context
+from catalog.card import Changelog, ChangeRow, card_context
+from catalog.diff import DiffCell, ReleaseRow, diff_releases, release_rows, sample_rows
 from catalog.outcomes import OutcomeCount, review_outcomes
 from catalog.quality.questions import sample_questions
 from catalog.quality.report import quality_report, record_quality
@@ -23,9 +25,11 @@ from catalog.release import (
 )
 from catalog.store import Catalog, CatalogError
 from schemas._base import StrictModel
-from schemas.config import BuildConfig
+from schemas.config import AUTO_VERSION, BuildConfig, check_version
 from schemas.records import Extraction, Question, ReleaseRecord, ReviewDecision, Sample
 from schemas.taxonomy import load_taxonomy
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 class PublishResult(StrictModel):
@@ -34,6 +38,10 @@ class PublishResult(StrictModel):
     version: str
     path: str
     release: ReleaseRecord | None = None
+    # The newest earlier version this one was compared with (None: the first version) and the
+    # differences per scenario x variant (empty when unchanged).
+    previous_version: str | None = None
+    changes: list[DiffCell] = []
 
 
 def run_outcomes(catalog: Catalog, run_id: str) -> list[OutcomeCount]:
@@ -52,12 +60,8 @@ def resolve_version(
     bump: Bump | None = None,
 ) -> str:
     """An explicit version, else the next one after `existing`, else the config's version."""
-    if version is not None and bump is not None:
-        raise ValueError("give either a version or a bump, not both")
     if version is not None:
-        probe = config.release.model_copy()
-        probe.version = version  # validates X.Y.Z
-        return version
+        return check_version(version)
     if bump is not None:
         return next_version(existing, bump)
     return config.release.version
@@ -65,6 +69,34 @@ def resolve_version(
 
 def scenario_names(taxonomy: str) -> dict[str, str]:
     return {s.slug: s.name for s in load_taxonomy(taxonomy).scenarios}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def auto_bump(changes: list[DiffCell]) -> Bump | None:
+    """minor when samples were added or removed, patch when only their content changed,
+    None when nothing changed."""
+    if any(c.added or c.removed for c in changes):
+        return "minor"
+    return "patch" if changes else None
+
+
+def changelog(previous: str | None, changes: list[DiffCell]) -> Changelog:
+    return Changelog(
+        previous_version=previous,
+        rows=[
+            ChangeRow(
+                scenario=c.scenario,
+                variant=c.variant,
+                added=len(c.added),
+                removed=len(c.removed),
+                changed=len(c.changed),
+            )
+            for c in changes
+        ],
+    )
 
 
 def publish_run(
@@ -79,27 +111,52 @@ def publish_run(
     """Write the run's accepted samples as a release version and record it in the catalog.
 
     Image paths are relative to the artifacts folder that holds the catalog. Publishing the same
-    content to an existing version is a no-op ("unchanged"); different content is refused.
+    content to an existing version is a no-op ("unchanged"); different content is refused. With
+    version "auto" (the argument, else the run's release.version) the version follows from the
+    differences to the newest recorded version (see `auto_bump`); no difference is "unchanged".
     """
     run = catalog.run(run_id)
     config = BuildConfig.model_validate(run.config)
     name = config.release.name
-    on_disk = [p.name for p in (releases_dir / name).glob("*.*.*") if p.is_dir()]
-    existing = sorted(set(catalog.release_versions(name)) | set(on_disk))
-    chosen = resolve_version(config, existing, version, bump)
+    # Release folders only: a publish in progress stages into a hidden ".X.Y.Z-..." folder.
+    on_disk = [p.name for p in (releases_dir / name).glob("*.*.*") if _VERSION.match(p.name)]
+    recorded = catalog.release_versions(name)  # oldest first
+    existing = sorted(set(recorded) | set(on_disk), key=version_key)
     samples = catalog.run_records("samples", run_id, Sample)
     accepted = [s for s in samples if s.status == "accepted"]
     if not accepted:
         raise CatalogError(f"run {run_id} has no accepted sample to publish")
     images = catalog.images_by_id(i for s in accepted for i in s.image_ids)
+    rows = sample_rows(accepted, images)
+    if version is not None and bump is not None:
+        raise ValueError("give either a version or a bump, not both")
+    if (version or (None if bump else config.release.version)) == AUTO_VERSION:
+        previous = recorded[-1] if recorded else None
+        changes = _changes(catalog, name, previous, rows)
+        step = auto_bump(changes) if previous is not None else "minor"
+        if step is None:
+            assert previous is not None
+            return PublishResult(
+                status="unchanged",
+                name=name,
+                version=previous,
+                path=str(releases_dir / name / previous),
+                previous_version=previous,
+            )
+        chosen = next_version(existing, step)
+    else:
+        chosen = resolve_version(config, existing, version, bump)
+        earlier = [v for v in recorded if version_key(v) < version_key(chosen)]
+        previous = earlier[-1] if earlier else None
+        changes = _changes(catalog, name, previous, rows)
     final = releases_dir / name / chosen
     if final.exists():
         if existing_fingerprint(final) == content_fingerprint(accepted, images):
             return PublishResult(status="unchanged", name=name, version=chosen, path=str(final))
         raise ReleaseExistsError(
             f"release {name} {chosen} exists at {final} with different content; versions are "
-            "immutable: publish another version (build: --set release.version=X.Y.Z; "
-            "publish: --version X.Y.Z or --bump minor)"
+            "immutable: publish another version (build: --set release.version=X.Y.Z or auto; "
+            "publish: --version X.Y.Z, --version auto or --bump minor)"
         )
     names = scenario_names(config.taxonomy)
     order = {slug: i for i, slug in enumerate(names)}
@@ -122,7 +179,7 @@ def publish_run(
         config=config,
         run_id=run_id,
         scenario_names=names,
-        card_context=card_context(config, run_id, images, hub_repo),
+        card_context=card_context(config, run_id, images, hub_repo, changelog(previous, changes)),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,
         quality=quality,
@@ -130,5 +187,19 @@ def publish_run(
     catalog.upsert("releases", [record])
     record_quality(catalog, quality)
     return PublishResult(
-        status="published", name=name, version=chosen, path=str(final), release=record
+        status="published",
+        name=name,
+        version=chosen,
+        path=str(final),
+        release=record,
+        previous_version=previous,
+        changes=changes,
     )
+
+
+def _changes(
+    catalog: Catalog, name: str, previous: str | None, rows: list[ReleaseRow]
+) -> list[DiffCell]:
+    """The differences of `rows` to release `previous` (every row is added when None)."""
+    before = release_rows(catalog, name, previous) if previous is not None else []
+    return diff_releases(before, rows)

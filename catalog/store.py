@@ -188,6 +188,16 @@ class Catalog:
         ).fetchone()
         return row[0] if row else None
 
+    def latest_completed_run(self, release_name: str) -> RunRecord | None:
+        """The newest completed run whose config publishes under `release_name`."""
+        found = self.records(
+            "runs",
+            "status = 'completed' AND json_extract_string(config, '$.release.name') = ? "
+            "ORDER BY finished_at DESC LIMIT 1",
+            [release_name],
+        )
+        return found[0] if found else None
+
     def run(self, run_id: str) -> RunRecord:
         found = self.records("runs", "run_id = ?", [run_id])
         if not found:

@@ -10,25 +10,27 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, runtime, task
+from prefect import flow, get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
 from rich.console import Console
 
 from annotation.rules import review_samples
 from catalog import Catalog
 from catalog.publish import publish_run
+from flows.artifacts_lock import artifacts_lock
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
+from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ocr_expectations, run_ocr
 from flows.preflight import select_scenarios
-from flows.review_stage import Rerender, review_in_label_studio
+from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from flows.variant_images import ImageStageResult, make_variant_images, progress_bar
@@ -36,8 +38,8 @@ from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.llm_summary import summarize_llm
 from generators.providers import make_provider
-from generators.questions import QuestionsResult, generate_questions
-from schemas.config import BuildConfig
+from generators.questions import EarlierQuestions, QuestionsResult, generate_questions
+from schemas.config import AUTO_VERSION, BuildConfig
 from schemas.records import (
     Extraction,
     ImageRecord,
@@ -72,11 +74,17 @@ def plan_scenarios(config: BuildConfig) -> list[Scenario]:
 
 @task(name="questions", **STAGE)
 def questions_stage(
-    config: BuildConfig, scenarios: list[Scenario], artifacts: Path, run_id: str
+    config: BuildConfig,
+    scenarios: list[Scenario],
+    artifacts: Path,
+    run_id: str,
+    target: int,
+    earlier: EarlierQuestions | None = None,
 ) -> QuestionsResult:
+    """`target` new questions per scenario, on top of the `earlier` ones of a growing benchmark."""
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
-    per_scenario = -(-config.questions_per_scenario // config.llm.questions_per_request)
+    per_scenario = -(-target // config.llm.questions_per_request)
     with progress_bar() as progress:
         # Later rounds (after duplicates) can add requests beyond this first estimate.
         bar = progress.add_task(
@@ -86,10 +94,11 @@ def questions_stage(
             provider,
             cache,
             scenarios,
-            config.questions_per_scenario,
+            target,
             config.llm,
             run_id,
             progress=lambda n: progress.advance(bar, n),
+            earlier=earlier,
         )
 
 
@@ -162,6 +171,17 @@ class PublishOutcome:
     release: ReleaseRecord | None
     path: Path
     status: str  # "published" | "unchanged" | "empty" | "pending_review"
+    version: str | None = None  # published, or the existing version holding the same content
+    previous_version: str | None = None  # what `changes` compare with
+    # Per scenario x variant: {"scenario", "variant", "added", "removed", "changed"} counts.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def unpublished(config: BuildConfig, artifacts: Path, status: str) -> PublishOutcome:
+    """No release: where it would have gone (the release's folder when the version is auto)."""
+    folder = artifacts / "releases" / config.release.name
+    version = config.release.version
+    return PublishOutcome(None, folder if version == AUTO_VERSION else folder / version, status)
 
 
 @task(name="publish", **STAGE)
@@ -169,13 +189,30 @@ def publish_stage(
     config: BuildConfig, samples: list[Sample], artifacts: Path, run_id: str
 ) -> PublishOutcome:
     """Release the run's accepted samples as recorded in the catalog (the same path as
-    `safetyforge publish --run`); identical content under an existing version is a no-op."""
-    final = artifacts / "releases" / config.release.name / config.release.version
+    `safetyforge publish --run`); identical content under an existing version is a no-op, and
+    so is content equal to the newest release when the version is auto."""
     if not any(s.status == "accepted" for s in samples):
-        return PublishOutcome(None, final, "empty")
+        return unpublished(config, artifacts, "empty")
     with Catalog(artifacts / "catalog.duckdb") as catalog:
         result = publish_run(catalog, run_id, releases_dir=artifacts / "releases")
-    return PublishOutcome(result.release, Path(result.path), result.status)
+    changes = [
+        {
+            "scenario": c.scenario,
+            "variant": c.variant,
+            "added": len(c.added),
+            "removed": len(c.removed),
+            "changed": len(c.changed),
+        }
+        for c in result.changes
+    ]
+    return PublishOutcome(
+        result.release,
+        Path(result.path),
+        result.status,
+        result.version,
+        result.previous_version,
+        changes,
+    )
 
 
 def _apply_decisions(samples: list[Sample], decisions: list[ReviewDecision]) -> None:
@@ -186,15 +223,19 @@ def _apply_decisions(samples: list[Sample], decisions: list[ReviewDecision]) -> 
 
 def _summary(
     run_id: str,
+    line: LineStart,
     questions: QuestionsResult,
-    extractions: ExtractionResult,
+    extractions: list[Extraction],
     samples: list[Sample],
     decisions: list[ReviewDecision],
     images: ImageStageResult,
     publish: PublishOutcome,
+    review: ReviewOutcome | None,
     skipped_variants: list[str],
     calls: list[LLMCall],
 ) -> dict[str, Any]:
+    """The run's figures. Rejections count this run's new questions and key phrases (kept ones
+    were counted by the run that asked them) and every sample's standing decision."""
     llm = summarize_llm(calls)
     rejections: Counter[str] = Counter()
     for q in questions.questions:
@@ -202,19 +243,29 @@ def _summary(
             rejections[f"question: {(q.reject_reason or '').split(' of ')[0]}"] += 1
     for _scenario, reason in questions.failures:
         rejections[f"question request: {reason}"] += 1
-    for e in extractions.extractions:
-        if e.status == "rejected":
+    kept = {e.question_id for e in line.extractions}
+    for e in extractions:
+        if e.status == "rejected" and e.question_id not in kept:
             rejections[f"key phrase: {e.reject_reason}"] += 1
     for d in decisions:
         if d.decision == "reject":
             rejections[f"sample: {d.reason}"] += 1
     counts = Counter((s.scenario, s.variant) for s in samples if s.status == "accepted")
+    new_questions = sum(q.status == "accepted" for q in questions.questions)
+    # Annotators decided something since the previous run (counted over the whole project).
+    decided = review is not None and review.decisions != (
+        line.previous_summary.get("review") or {}
+    ).get("annotator_decisions")
     return {
         "run_id": run_id,
-        "questions_accepted": sum(q.status == "accepted" for q in questions.questions),
-        "key_phrases_accepted": sum(e.status == "accepted" for e in extractions.extractions),
+        "previous_run": line.previous_run,
+        "questions_accepted": len(line.questions) + new_questions,
+        "questions_kept": len(line.questions),
+        "questions_new": new_questions,
+        "key_phrases_accepted": sum(e.status == "accepted" for e in extractions),
         "samples_accepted": sum(s.status == "accepted" for s in samples),
         "samples_rejected": sum(s.status == "rejected" for s in samples),
+        "samples_pending": sum(s.status == "pending" for s in samples),
         "shortfall": questions.shortfall,
         "llm_requests": llm.requests,
         "llm_cache_hits": llm.cache_hits,
@@ -230,37 +281,63 @@ def _summary(
         # Insertion order: taxonomy order of scenarios, config order of variants.
         "counts": {f"{s}/{v}": n for (s, v), n in counts.items()},
         "skipped_variants": skipped_variants,
+        "review": None
+        if review is None
+        else {
+            "tasks_pushed": review.pushed,
+            "annotator_decisions": review.decisions,
+            "corrected_key_phrases": review.corrected,
+            "samples_pending": review.pending,
+        },
         "release_status": publish.status,
         "release_path": str(publish.path),
+        "release_version": publish.version,
+        "release_previous": publish.previous_version,
+        "release_changes": publish.changes,
+        # Nothing asked, drawn, pushed, decided or published: the benchmark stands still.
+        "nothing_new": publish.status != "published"
+        and new_questions == 0
+        and images.drawn == 0
+        and (review is None or (review.pushed == 0 and not decided)),
+        # Where the next run of a growing benchmark continues (flows.line).
+        GENERATION_KEY: {"next_round": questions.next_round, "requests": questions.requests},
     }
 
 
 @flow(name="build_benchmark", log_prints=False, validate_parameters=False)
 def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    """Build a benchmark from a resolved config (a BuildConfig as a dict) and publish it locally."""
+    """Build a benchmark from a resolved config (a BuildConfig as a dict) and publish it locally.
+
+    The run holds the artifacts folder's lock from start to end: a second run on the same
+    folder (another schedule, a manual build) waits for it, then starts from its results.
+    """
     cfg = BuildConfig.model_validate(config)
     artifacts = Path(cfg.artifacts_dir).resolve()
     run_id = run_id or make_run_id(cfg)
     catalog_path = artifacts / "catalog.duckdb"
-    run = RunRecord(
-        run_id=run_id,
-        name=cfg.name,
-        config=cfg.model_dump(mode="json"),
-        config_sha256=config_sha256(cfg),
-        flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
-    )
-    with Catalog(catalog_path) as catalog:
-        catalog.upsert("runs", [run])
-    try:
-        summary = _build(cfg, artifacts, run_id, catalog_path)
-    except BaseException:
+    flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
+    logger = get_run_logger()
+    with artifacts_lock(artifacts, f"build run {run_id}", say=logger.warning) as waited:
+        run = RunRecord(
+            run_id=run_id,
+            name=cfg.name,
+            config=cfg.model_dump(mode="json"),
+            config_sha256=config_sha256(cfg),
+            flow_run_id=flow_run_id,
+        )
         with Catalog(catalog_path) as catalog:
-            run.status, run.finished_at = "failed", datetime.now(UTC)
             catalog.upsert("runs", [run])
-        raise
-    with Catalog(catalog_path) as catalog:
-        run.status, run.finished_at, run.summary = "completed", datetime.now(UTC), summary
-        catalog.upsert("runs", [run])
+        try:
+            summary = _build(cfg, artifacts, run_id, catalog_path)
+        except BaseException:
+            with Catalog(catalog_path) as catalog:
+                run.status, run.finished_at = "failed", datetime.now(UTC)
+                catalog.upsert("runs", [run])
+            raise
+        summary["lock_wait_s"] = round(waited, 1)
+        with Catalog(catalog_path) as catalog:
+            run.status, run.finished_at, run.summary = "completed", datetime.now(UTC), summary
+            catalog.upsert("runs", [run])
     publish_run_artifacts(summary, run.flow_run_id)
     return summary
 
@@ -303,7 +380,7 @@ def _human_review(
     scenarios: list[Scenario],
     catalog_path: Path,
     rerender: Rerender,
-) -> tuple[list[Sample], bool]:
+) -> ReviewOutcome:
     """Label Studio review; records corrected key phrases, new images and final statuses."""
     accepted = [e for e in extractions if e.status == "accepted"]
     outcome = review_in_label_studio(
@@ -326,7 +403,7 @@ def _human_review(
         catalog.replace_run_rows(
             "extractions", run_id, [corrected.get(e.question_id, e) for e in extractions]
         )
-    return outcome.samples, outcome.complete
+    return outcome
 
 
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
@@ -336,22 +413,32 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     specs = [s for s in cfg.chosen_specs() if s.question_source == "taxonomy"]
     # A build of collection variants only asks for no taxonomy questions.
     asked = scenarios if specs else []
-    questions = questions_stage(cfg, asked, artifacts, run_id)
-    extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
+    with Catalog(catalog_path) as catalog:
+        line = line_start(catalog, cfg, asked)
+    target = cfg.questions_per_scenario
+    if cfg.grow is not None and not line.first:
+        target = cfg.grow.per_scenario
+        console.print(
+            f"Growing {cfg.release.name} from run {line.previous_run}: {len(line.questions)} "
+            f"question(s) kept, {target} new per scenario asked"
+        )
+    questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
+    fresh = extraction_stage(cfg, questions, asked, artifacts, run_id)
+    extractions = line.extractions + fresh.extractions
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:
-        all_calls = questions.calls + extractions.calls + grounded.calls
+        all_calls = questions.calls + fresh.calls + grounded.calls
         catalog.upsert("llm_calls", all_calls)
-        catalog.replace_run_rows("questions", run_id, questions.questions + grounded.questions)
         catalog.replace_run_rows(
-            "extractions", run_id, extractions.extractions + grounded.extractions
+            "questions", run_id, line.questions + questions.questions + grounded.questions
         )
+        catalog.replace_run_rows("extractions", run_id, extractions + grounded.extractions)
     for scenario, missing in questions.shortfall.items():
         console.print(
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
         )
 
-    accepted = [e for e in extractions.extractions if e.status == "accepted"]
+    accepted = [e for e in extractions if e.status == "accepted"]
     skipped = [s.name for s in specs if s.needs_image_model and not cfg.image_model.path]
     if skipped:
         console.print(
@@ -386,25 +473,38 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("samples", run_id, samples)
         catalog.replace_run_rows("reviews", run_id, decisions)
 
-    complete = True
+    review = None
     if cfg.review.mode == "label-studio":
-        samples, complete = _human_review(
+        review = _human_review(
             cfg,
             run_id,
             samples,
             images,
-            extractions.extractions + grounded.extractions,
+            extractions + grounded.extractions,
             decisions,
             scenarios,
             catalog_path,
             lambda fixed: _rerender(cfg, fixed, specs, artifacts, limits),
         )
-    if complete:
-        publish = publish_stage(cfg, samples, artifacts, run_id)
+        samples = review.samples
+    if review is not None and not review.complete and cfg.review.wait:
+        publish = unpublished(cfg, artifacts, "pending_review")
     else:
-        final = artifacts / "releases" / cfg.release.name / cfg.release.version
-        publish = PublishOutcome(None, final, "pending_review")
+        # One review pass (review.wait false) publishes what humans accepted so far.
+        publish = publish_stage(cfg, samples, artifacts, run_id)
+        if publish.status == "empty" and review is not None and review.pending:
+            publish = unpublished(cfg, artifacts, "pending_review")
     summary = _summary(
-        run_id, questions, extractions, samples, decisions, images, publish, skipped, all_calls
+        run_id,
+        line,
+        questions,
+        extractions,
+        samples,
+        decisions,
+        images,
+        publish,
+        review,
+        skipped,
+        all_calls,
     )
     return add_to_summary(summary, grounded)

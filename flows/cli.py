@@ -217,11 +217,17 @@ def _review_run(catalog, run: str | None) -> str:
     return run_id
 
 
-def _review_project(ls_config, run_id: str) -> int:
-    from annotation import connect, find_project
+def _run_title(catalog, run_id: str) -> str:
+    """The Label Studio project title of a recorded run (from the run's own config)."""
     from flows.review_stage import project_title
 
-    project_id = find_project(connect(ls_config), project_title(run_id))
+    return project_title(BuildConfig.model_validate(catalog.run(run_id).config), run_id)
+
+
+def _review_project(ls_config, run_id: str, title: str) -> int:
+    from annotation import connect, find_project
+
+    project_id = find_project(connect(ls_config), title)
     if project_id is None:
         console.print(
             f"[red]error:[/red] no review project for run {run_id}: run `safetyforge review push`"
@@ -239,8 +245,9 @@ def _pull(cfg: BuildConfig, run: str | None):
     ls_config = _review_config(cfg)
     with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
         run_id = _review_run(catalog, run)
+        title = _run_title(catalog, run_id)
     try:
-        project_id = _review_project(ls_config, run_id)
+        project_id = _review_project(ls_config, run_id, title)
         return run_id, pull_decisions(ls_config, project_id, cfg.review.min_annotations)
     except ReviewUnavailable as exc:
         console.print(f"[red]error:[/red] {exc}")  # nothing was written to the catalog
@@ -291,7 +298,6 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     pre-annotations. Re-pushing imports only questions whose content changed."""
     from annotation import ReviewUnavailable, push_tasks
     from catalog import Catalog
-    from flows.review_stage import project_title
     from schemas.records import ReviewDecision, Sample
     from schemas.taxonomy import load_taxonomy
 
@@ -299,6 +305,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     artifacts, _ = _review_paths(cfg)
     with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
         run_id = _review_run(catalog, run)
+        title = _run_title(catalog, run_id)
         samples = catalog.run_records("samples", run_id, Sample)
         auto = [
             d
@@ -310,7 +317,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     try:
         result = push_tasks(
             _review_config(cfg),
-            project_title(run_id),
+            title,
             samples,
             images,
             artifacts,
@@ -322,7 +329,7 @@ def review_push(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(
-        f"project {result.project_id} ({project_title(run_id)}): {result.created} task(s) imported, "
+        f"project {result.project_id} ({title}): {result.created} task(s) imported, "
         f"{result.skipped} already there, {result.predictions} with pre-annotations"
     )
 
@@ -334,13 +341,18 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     status follows the consensus (undecided samples become pending, so they are not published).
     Corrected key phrases are re-rendered by a build with review.mode: label-studio."""
     from catalog import Catalog
+    from flows.artifacts_lock import artifacts_lock
     from flows.review_stage import apply_consensus
     from schemas.records import Sample
 
     cfg = _load(config, set_)
     run_id, result = _pull(cfg, run)
     artifacts, _ = _review_paths(cfg)
-    with Catalog(artifacts / "catalog.duckdb") as catalog:
+    # A build writes the catalog under this lock: wait for a running one.
+    lock = artifacts_lock(
+        artifacts, "safetyforge review pull", say=lambda m: console.print(m, markup=False)
+    )
+    with lock, Catalog(artifacts / "catalog.duckdb") as catalog:
         catalog.upsert("reviews", result.decisions + result.consensus, run_id)
         # Human consensus decides what `safetyforge publish --run` releases.
         samples = catalog.run_records("samples", run_id, Sample)
@@ -408,7 +420,7 @@ def deploy_serve(
 
     Start the server first (`prefect server start`) and export
     PREFECT_API_URL=http://127.0.0.1:4200/api; trigger a run with
-    `prefect deployment run build_benchmark/nightly`.
+    `prefect deployment run build_benchmark/nightly-grow`.
     """
     if not os.environ.get("PREFECT_API_URL"):
         console.print(

@@ -30,6 +30,10 @@ catalog_app = typer.Typer(help="Query the DuckDB lineage catalog.", no_args_is_h
 export_app = typer.Typer(help="Export a release in other layouts.", no_args_is_help=True)
 
 
+def _say(message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+
+
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(2)
@@ -58,7 +62,12 @@ def publish(
         str | None, typer.Option("--run", help="Run id (default: the latest run).")
     ] = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="Version X.Y.Z to publish.")
+        str | None,
+        typer.Option(
+            "--version",
+            help="Version X.Y.Z to publish, or auto: the next one when the content differs "
+            "from the newest release (minor: samples added or removed; patch: only changed).",
+        ),
     ] = None,
     bump: Annotated[
         str | None,
@@ -78,12 +87,15 @@ def publish(
     """Publish a recorded run's accepted samples as an immutable release version.
 
     Writes artifacts/releases/<name>/<version>/ (parquet per variant config, splits test and tiny,
-    dataset card, charts, MANIFEST.json). Without --version or --bump the run's configured version
-    is used. With --to-hub the folder is uploaded as one commit and tagged vX.Y.Z.
+    dataset card with a changelog against the previous version, charts, MANIFEST.json). Without
+    --version or --bump the run's configured version (release.version, may be auto) is used.
+    With --to-hub the folder is uploaded as one commit and tagged vX.Y.Z.
     """
+    from catalog import CatalogError
     from catalog.hub import HubError, hub_api_from_env, push_release
     from catalog.publish import publish_run
     from catalog.release import ReleaseExistsError
+    from flows.artifacts_lock import artifacts_lock
 
     if bump not in (None, "major", "minor", "patch"):
         raise _fail(f"--bump must be major, minor or patch, got {bump!r}")
@@ -93,7 +105,13 @@ def publish(
             api = hub_api_from_env()  # fail before writing anything when the token is missing
         except HubError as exc:
             raise _fail(str(exc)) from None
-    with _catalog(artifacts, read_only=False) as catalog:
+    if not (artifacts / "catalog.duckdb").is_file():
+        raise _fail(f"no catalog in {artifacts}: run `safetyforge build` first")
+    # Builds hold this lock from start to end: publishing waits for a running one.
+    with (
+        artifacts_lock(artifacts, "safetyforge publish", say=_say),
+        _catalog(artifacts, read_only=False) as catalog,
+    ):
         run_id = run or catalog.latest_run()
         if run_id is None:
             raise _fail("the catalog has no run: run `safetyforge build` first")
@@ -106,10 +124,12 @@ def publish(
                 bump=bump,  # type: ignore[arg-type]
                 hub_repo=to_hub,
             )
-        except (ReleaseExistsError, ValueError) as exc:
+        except (ReleaseExistsError, ValueError, CatalogError) as exc:
             raise _fail(str(exc)) from None
     state = "published" if result.status == "published" else "unchanged (same content)"
     console.print(f"{result.name} {result.version} {state}: {result.path}")
+    if result.status == "published":
+        console.print(change_line(result.previous_version, result.changes), highlight=False)
     if api is not None and to_hub:
         try:
             pushed = push_release(
@@ -221,6 +241,15 @@ def export_jsonl_command(
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"exported {sum(counts.values())} rows in {len(counts)} folders to {out}")
+
+
+def change_line(previous: str | None, changes: list[Any]) -> str:
+    """One line saying what a published version changes (its card has the full table)."""
+    if previous is None:
+        return "the first version of this release"
+    totals = {k: sum(len(getattr(c, k)) for c in changes) for k in ("added", "removed", "changed")}
+    counts = ", ".join(f"{n} {kind}" for kind, n in totals.items())
+    return f"against {previous}: {counts} sample(s)"
 
 
 def _print_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> None:

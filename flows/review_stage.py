@@ -1,6 +1,8 @@
 """Human review inside the build (review.mode: label-studio): push the run's questions to Label
 Studio with the auto-review as pre-annotations, poll the export until every question has a
-consensus (or review.timeout_s passes), and re-render what annotators corrected.
+consensus (or review.timeout_s passes), and re-render what annotators corrected. With
+review.wait false a run makes one pass instead (push, pull, re-render) and leaves the questions
+still under review for the next run.
 
 The catalog keeps every annotator's decision and the consensus; sample status follows the
 consensus only, so a question nobody has decided yet is never published.
@@ -33,7 +35,11 @@ from schemas.records import Extraction, ImageRecord, ReviewDecision, Sample
 Rerender = Callable[[list[Extraction]], tuple[list[Sample], dict[str, ImageRecord]]]
 
 
-def project_title(run_id: str) -> str:
+def project_title(config: BuildConfig, run_id: str) -> str:
+    """A growing benchmark (config `grow`) keeps one project for all its runs: tasks are keyed by
+    content, so each run imports only what was never pushed. A one-off build has its own."""
+    if config.grow is not None:
+        return f"safetyforge {config.release.name}"
     return f"safetyforge {run_id}"
 
 
@@ -101,7 +107,11 @@ class ReviewOutcome:
     samples: list[Sample]
     images: dict[str, ImageRecord]
     extractions: list[Extraction]
-    complete: bool  # False: the timeout passed with questions still pending
+    complete: bool  # False: questions are still pending (the timeout passed, or no waiting)
+    pushed: int = 0  # tasks imported (never pushed before, or re-rendered)
+    decisions: int = 0  # annotators' decisions in the project
+    corrected: int = 0  # questions re-rendered with a corrected key phrase
+    pending: int = 0  # samples still under review
 
 
 def review_in_label_studio(
@@ -116,7 +126,8 @@ def review_in_label_studio(
     rerender: Rerender,
     console: Console,
 ) -> ReviewOutcome:
-    """Push, then poll until every question has a consensus or review.timeout_s passes.
+    """Push, then poll until every question has a consensus or review.timeout_s passes (with
+    review.wait false: pull once and return).
 
     A corrected key phrase re-renders that question's images and pushes a new task, which is
     reviewed again (its samples keep their ids). Every pull is recorded in the catalog.
@@ -125,11 +136,13 @@ def review_in_label_studio(
     artifacts = Path(config.artifacts_dir).resolve()
     by_question = {e.question_id: e for e in extractions}
     samples, images = list(samples), dict(images)
+    pushed = corrected = 0
 
     def push(batch: list[Sample]) -> int:
+        nonlocal pushed
         result = push_tasks(
             ls,
-            project_title(run_id),
+            project_title(config, run_id),
             batch,
             images,
             artifacts,
@@ -141,6 +154,7 @@ def review_in_label_studio(
             f"Label Studio project {result.project_id}: {result.created} task(s) imported, "
             f"{result.skipped} already there — review at {ls.url}/projects/{result.project_id}"
         )
+        pushed += result.created
         return result.project_id
 
     project_id = push(samples)
@@ -153,6 +167,7 @@ def review_in_label_studio(
         fixed = corrections(pulled.consensus, samples, by_question)
         if fixed:
             console.print(f"{len(fixed)} corrected key phrase(s): re-rendering and re-reviewing")
+            corrected += len(fixed)
             new_samples, new_images = rerender(fixed)
             by_question.update({e.question_id: e for e in fixed})
             images.update(new_images)
@@ -161,6 +176,11 @@ def review_in_label_studio(
             push(new_samples)
             continue
         if not pulled.pending:
+            break
+        if not config.review.wait:
+            console.print(
+                f"{len(pulled.pending)} sample(s) still under review: they wait for the next run"
+            )
             break
         if time.monotonic() >= deadline:
             console.print(
@@ -181,4 +201,8 @@ def review_in_label_studio(
         images=images,
         extractions=list(by_question.values()),
         complete=not pulled.pending,
+        pushed=pushed,
+        decisions=len(pulled.decisions),
+        corrected=corrected,
+        pending=len(pulled.pending),
     )

@@ -7,10 +7,13 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.summary import headline
+
 SUMMARY_KEY = "build-summary"
 COUNTS_KEY = "build-counts"
 _HEADLINE = (
     "questions_accepted",
+    "questions_new",
     "key_phrases_accepted",
     "samples_accepted",
     "samples_rejected",
@@ -36,8 +39,27 @@ def summary_markdown(summary: dict[str, Any], flow_run_id: str | None) -> str:
     lines = [
         f"# Build {summary['run_id']}",
         "",
+        f"**{headline(summary)}**",
+        "",
         f"- flow run: `{flow_run_id or '-'}` (recorded in the catalog's `runs.flow_run_id`)",
         f"- release: **{summary['release_status']}** at `{summary['release_path']}`",
+    ]
+    if summary.get("previous_run"):
+        lines.append(
+            f"- continues run `{summary['previous_run']}`: {summary['questions_kept']} "
+            f"question(s) kept, {summary['questions_new']} new"
+        )
+    if summary.get("review"):
+        review = summary["review"]
+        lines.append(
+            f"- Label Studio: {review['tasks_pushed']} task(s) pushed, "
+            f"{review['annotator_decisions']} annotator decision(s) in the project, "
+            f"{review['corrected_key_phrases']} corrected key phrase(s) re-rendered, "
+            f"{review['samples_pending']} sample(s) still under review"
+        )
+    if summary.get("lock_wait_s"):
+        lines.append(f"- waited {summary['lock_wait_s']} s for another run on the same artifacts")
+    lines += [
         "",
         "| count | value |",
         "|---|---:|",
@@ -48,6 +70,19 @@ def summary_markdown(summary: dict[str, Any], flow_run_id: str | None) -> str:
     if summary["rejections"]:
         lines += ["", "| rejection | n |", "|---|---:|"]
         lines += [f"| {reason} | {n} |" for reason, n in summary["rejections"].items()]
+    if summary["release_status"] == "published" and summary.get("release_changes"):
+        lines += [
+            "",
+            f"## Release diff: {summary['release_previous'] or 'nothing (first version)'} -> "
+            f"{summary['release_version']}",
+            "",
+            "| scenario | variant | added | removed | changed |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {c['scenario']} | {c['variant']} | {c['added']} | {c['removed']} | {c['changed']} |"
+            for c in summary["release_changes"]
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,33 @@ def counts_table(counts: dict[str, int], variants: list[str]) -> Table:
     return table
 
 
+def change_totals(changes: list[dict[str, Any]]) -> dict[str, int]:
+    return {k: sum(c[k] for c in changes) for k in ("added", "removed", "changed")}
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """One sentence on what the run did to the release: published what, or why nothing."""
+    status, version = summary["release_status"], summary.get("release_version")
+    if status == "published":
+        previous = summary.get("release_previous")
+        if previous is None:
+            return f"Published {version}, the first version of this release."
+        totals = change_totals(summary.get("release_changes") or [])
+        return (
+            f"Published {version}: against {previous}, {totals['added']} sample(s) added, "
+            f"{totals['removed']} removed, {totals['changed']} changed."
+        )
+    reason = {
+        "unchanged": f"the accepted samples are those of the existing version {version}",
+        "pending_review": f"no sample accepted yet, {summary.get('samples_pending', 0)} still "
+        "under human review",
+        "empty": "no sample was accepted",
+    }[status]
+    if summary.get("nothing_new"):
+        return f"Nothing new: no new question, image or review task; {reason}."
+    return f"No new release: {reason}."
+
+
 def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig) -> None:
     variants = [v for v in config.variants if v not in summary["skipped_variants"]]
     console.print(counts_table(summary["counts"], variants))
@@ -54,14 +81,16 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
         console.print("Rejections by reason:")
         for reason, n in summary["rejections"].items():
             console.print(f"  {n:>5}  {reason}", markup=False, highlight=False)
+    if summary.get("previous_run"):
+        console.print(
+            f"continues run {summary['previous_run']}: {summary['questions_kept']} question(s) "
+            f"kept, {summary['questions_new']} new"
+        )
     path = summary["release_path"]
-    status = {
-        "published": "[green]Release written[/green]",
-        "unchanged": "[green]Release unchanged[/green] (same content as the existing version)",
-        "empty": "[red]No release[/red]: no sample was accepted",
-        "pending_review": "[yellow]No release yet[/yellow]: human review is not finished",
-    }[summary["release_status"]]
-    console.print(f"{status}: {path}")
+    colour = {"published": "green", "unchanged": "green", "pending_review": "yellow"}
+    style = colour.get(summary["release_status"], "red")
+    console.print(f"[{style}]{headline(summary)}[/{style}]", highlight=False)
+    console.print(f"release: {path}", markup=False, highlight=False)
     if summary["release_status"] in ("published", "unchanged"):
         first = variants[1] if len(variants) > 1 else variants[0]
         console.print("Load it with:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from generators.dedup import Deduplicator
@@ -23,12 +24,27 @@ QUESTIONS_SCHEMA = {
 MAX_AVOID = 50
 
 
+@dataclass(frozen=True)
+class EarlierQuestions:
+    """What a growing benchmark already holds (its earlier runs): those questions are kept, not
+    asked again; they are listed as existing in every new request and block their duplicates.
+    New requests continue the earlier rounds and request numbers, so a prompt that happens to
+    repeat an earlier one is a new ask, not a cache hit returning the same questions."""
+
+    questions: Sequence[Question] = ()
+    next_round: int = 0
+    requests: Mapping[str, int] = field(default_factory=dict)  # scenario -> requests so far
+
+
 @dataclass
 class QuestionsResult:
     questions: list[Question] = field(default_factory=list)  # accepted and rejected
     calls: list[LLMCall] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (scenario, reason)
     shortfall: dict[str, int] = field(default_factory=dict)  # scenario -> questions missing
+    # Where the next growth continues (EarlierQuestions.next_round and .requests).
+    next_round: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
 
 
 def _request(
@@ -64,26 +80,33 @@ def generate_questions(
     llm: LLMConfig,
     run_id: str,
     progress: Progress | None = None,
+    earlier: EarlierQuestions | None = None,
 ) -> QuestionsResult:
-    """Ask in rounds until every scenario has `target` distinct questions or rounds run out.
+    """Ask in rounds until every scenario has `target` new distinct questions or rounds run out.
 
-    Duplicates (exact or near, within and across scenarios) and surplus questions are kept as
-    rejected records with the reason, never dropped silently.
+    Duplicates (exact or near, within and across scenarios, and of `earlier` questions) and
+    surplus questions are kept as rejected records with the reason, never dropped silently.
     """
+    earlier = earlier or EarlierQuestions()
     out = QuestionsResult()
     dedup = Deduplicator(llm.near_duplicate_threshold)
+    kept: dict[str, list[str]] = {s.slug: [] for s in scenarios}
+    for question in earlier.questions:
+        dedup.add(question.text, question.question_id)
+        kept.setdefault(question.scenario, []).append(question.text)
     accepted: dict[str, list[str]] = {s.slug: [] for s in scenarios}
     # What each scenario's answers repeated: listed as "already exist" in its next requests.
     repeated: dict[str, list[str]] = {s.slug: [] for s in scenarios}
     # Requests asked per scenario so far. Each new request gets the next sample number, so a
     # round that repeats an earlier prompt still differs from it (else the cache would hand back
     # the same duplicates every round).
-    asked: dict[str, int] = {s.slug: 0 for s in scenarios}
-    for round_no in range(llm.max_rounds):
+    asked: dict[str, int] = {s.slug: earlier.requests.get(s.slug, 0) for s in scenarios}
+    out.next_round = earlier.next_round
+    for round_no in range(earlier.next_round, earlier.next_round + llm.max_rounds):
         requests: list[ChatRequest] = []
         for scenario in scenarios:
             needed = target - len(accepted[scenario.slug])
-            avoid = accepted[scenario.slug] + repeated[scenario.slug]
+            avoid = kept[scenario.slug] + accepted[scenario.slug] + repeated[scenario.slug]
             while needed > 0:
                 n = min(needed, llm.questions_per_request)
                 requests.append(_request(scenario, n, avoid, round_no, asked[scenario.slug]))
@@ -91,6 +114,7 @@ def generate_questions(
                 asked[scenario.slug] += 1
         if not requests:
             break
+        out.next_round = round_no + 1
         for outcome in ask_validated(provider, cache, requests, _validate, run_id, progress):
             out.calls.extend(outcome.calls)
             slug = outcome.request.scenario
@@ -126,4 +150,5 @@ def generate_questions(
                 elif duplicate_of is not None and text not in repeated[slug]:
                     repeated[slug].append(text)
     out.shortfall = {s: target - len(q) for s, q in accepted.items() if len(q) < target}
+    out.requests = asked
     return out

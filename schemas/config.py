@@ -144,10 +144,28 @@ class ReviewConfig(StrictModel):
     poll_interval_s: float = Field(default=30.0, gt=0)
     # How long a build waits for human review before it stops without publishing.
     timeout_s: float = Field(default=3600.0, gt=0)
+    # False: one review pass per run instead of waiting (push what was never pushed, pull the
+    # annotations, re-render corrected key phrases, publish the human-accepted samples); samples
+    # still under review wait for the next run. For scheduled runs (the review-cycle deployment).
+    wait: bool = True
+
+
+AUTO_VERSION = "auto"
+
+
+def check_version(value: str) -> str:
+    """`value` when it is X.Y.Z or "auto"; else a ValueError that says so."""
+    parts = value.split(".")
+    if value != AUTO_VERSION and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
+        raise ValueError(f"version must look like X.Y.Z or be {AUTO_VERSION!r}, got {value!r}")
+    return value
 
 
 class ReleaseConfig(StrictModel):
     name: str = "safetyforge-bench"
+    # X.Y.Z, or "auto": the next version after the newest release of this name when the accepted
+    # content differs from it (minor when samples were added or removed, patch when only their
+    # content changed), nothing when it is the same; 0.1.0 when there is no release yet.
     version: str = "0.1.0"
     license: str = "cc-by-nc-4.0"
     gated: bool = True
@@ -159,10 +177,16 @@ class ReleaseConfig(StrictModel):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"version must look like X.Y.Z, got {value!r}")
-        return value
+        return check_version(value)
+
+
+class GrowConfig(StrictModel):
+    """A growing benchmark: each run continues from the newest completed run of the same
+    release name, keeps its questions (and their key phrases, with review corrections) as they
+    are, and asks for `per_scenario` new ones per scenario. The first run of a release builds
+    `questions_per_scenario` per scenario."""
+
+    per_scenario: int = Field(default=0, ge=0, le=10_000)
 
 
 class RunnerConfig(StrictModel):
@@ -214,6 +238,8 @@ class BuildConfig(StrictModel):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     # Existing images for the `natural` variant; None: no collection.
     collection: CollectionConfig | None = None
+    # None: every run builds its questions afresh (the same ones, from the LLM cache).
+    grow: GrowConfig | None = None
 
     @field_validator("variants")
     @classmethod

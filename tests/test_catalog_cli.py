@@ -75,3 +75,29 @@ def test_publish_errors_are_reported_without_writing(
     assert result.exit_code == 2 and "immutable" in result.output
     result = runner.invoke(app, ["catalog", "query", "SELECT * FROM nope", *a])
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_publishing_a_run_without_accepted_samples_is_a_one_line_error(artifacts: Path) -> None:
+    rejected = make_inputs(artifacts)
+    for sample in rejected.samples:
+        sample.status = "rejected"
+    with Catalog(artifacts / "catalog.duckdb") as catalog:
+        record_run(catalog, "run-empty", rejected, T0 + timedelta(days=2))
+    result = CliRunner().invoke(
+        app, ["publish", "--run", "run-empty", "--artifacts", str(artifacts)]
+    )
+    assert result.exit_code == 2
+    assert result.output == "error: run run-empty has no accepted sample to publish\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (artifacts / "releases").exists()
+
+
+def test_publish_with_version_auto_prints_the_change(artifacts: Path) -> None:
+    a = ("--artifacts", str(artifacts))
+    first = _ok("publish", "--run", "run-1", "--version", "auto", *a)
+    assert "testbench 0.1.0 published" in first and "the first version" in first
+    second = _ok("publish", "--run", "run-2", "--version", "auto", *a)
+    assert "testbench 0.2.0 published" in second  # a question was dropped: minor
+    assert "against 0.1.0: 0 added, 4 removed, 0 changed sample(s)" in second
+    again = _ok("publish", "--run", "run-2", "--version", "auto", *a)
+    assert "testbench 0.2.0 unchanged" in again

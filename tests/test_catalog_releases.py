@@ -198,3 +198,66 @@ def test_published_card_and_croissant_hold_no_machine_path(env: dict) -> None:
             assert "/tmp/" not in text and str(Path.home()) not in text, name
     card = (Path(env["v1"].path) / "README.md").read_text()
     assert 'load_dataset("./testbench/0.1.0", "typo", split="test")' in card
+
+
+@pytest.fixture(scope="module")
+def auto_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Four runs of one benchmark, each published with version auto: the base, a corrected key
+    phrase, a new question per scenario, and the same content again. Runs 1-3 ask for auto in
+    their config; run 4 names 0.1.0 and is given --version auto."""
+    root = tmp_path_factory.mktemp("auto")
+    artifacts = root / "artifacts"
+    corrected = {CHANGED: "a corrected phrase"}
+    runs = [
+        make_inputs(artifacts),
+        make_inputs(artifacts, key_phrases=corrected),
+        make_inputs(artifacts, key_phrases=corrected, extra_questions=1),
+        make_inputs(artifacts, key_phrases=corrected, extra_questions=1),
+    ]
+    for inputs in runs[:3]:
+        inputs.config.release.version = "auto"
+    releases = root / "releases"
+    with Catalog(artifacts / "catalog.duckdb") as catalog:
+        for n, inputs in enumerate(runs, start=1):
+            record_run(catalog, f"run-{n}", inputs, T0 + timedelta(days=n))
+        results = {
+            "first": publish_run(catalog, "run-1", releases_dir=releases),
+            "again": publish_run(catalog, "run-1", releases_dir=releases),
+            "patch": publish_run(catalog, "run-2", releases_dir=releases),
+            "minor": publish_run(catalog, "run-3", releases_dir=releases),
+            "same": publish_run(catalog, "run-4", releases_dir=releases, version="auto"),
+        }
+        results["versions"] = catalog.release_versions("testbench")
+    return {"releases": releases / "testbench", **results}
+
+
+def test_auto_version_follows_what_changed(auto_env: dict) -> None:
+    first, again, patch = auto_env["first"], auto_env["again"], auto_env["patch"]
+    minor, same = auto_env["minor"], auto_env["same"]
+    assert auto_env["versions"] == ["0.1.0", "0.1.1", "0.2.0"]
+    assert (first.status, first.version, first.previous_version) == ("published", "0.1.0", None)
+    assert (again.status, again.version) == ("unchanged", "0.1.0")
+    assert (patch.status, patch.version, patch.previous_version) == ("published", "0.1.1", "0.1.0")
+    assert {(c.variant, len(c.changed), len(c.added)) for c in patch.changes} == {
+        (v, 1, 0) for v in VARIANTS
+    }
+    assert (minor.status, minor.version, minor.previous_version) == ("published", "0.2.0", "0.1.1")
+    assert sum(len(c.added) for c in minor.changes) == 2 * len(VARIANTS)
+    assert (same.status, same.version, same.path) == ("unchanged", "0.2.0", minor.path)
+    assert sorted(p.name for p in auto_env["releases"].iterdir()) == ["0.1.0", "0.1.1", "0.2.0"]
+    # The written config states the version chosen, never "auto".
+    assert "version: 0.1.1" in (Path(patch.path) / "build_config.yaml").read_text()
+
+
+def test_card_changelog_lists_changes_against_the_previous_version(auto_env: dict) -> None:
+    releases = auto_env["releases"]
+    first = (releases / "0.1.0" / "README.md").read_text()
+    assert "## Changelog\n\nThe first version of this release.\n" in first
+    patch = (releases / "0.1.1" / "README.md").read_text()
+    changelog = patch.split("## Changelog")[1].split("## Review outcomes")[0]
+    assert "Against `0.1.0`" in changelog
+    assert "| fraud | typo | 0 | 0 | 1 |" in changelog
+    assert "privacy_violence" not in changelog  # only cells with a difference are listed
+    minor = (releases / "0.2.0" / "README.md").read_text()
+    assert "Against `0.1.1`" in minor
+    assert "| privacy_violence | figstep_pro | 1 | 0 | 0 |" in minor
