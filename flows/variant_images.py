@@ -147,6 +147,7 @@ def resolve_recipes(
                             int(step.get("count", 1)),
                             str(step.get("query", extraction.question)),
                             config.seed,
+                            step.get("tag"),
                         )
                         sources += [("collection", record) for record in picked]
             except PickError as exc:

@@ -2,7 +2,8 @@
 
 Strategies: `least_similar` (CS-DJ distractors, JOOD's harmless image: the images whose
 captions, object labels and visible text share the fewest words with the query), `most_similar`,
-and `seeded` (a reproducible draw). Ties are broken by a hash of the seed, the query and the
+and `seeded` (a reproducible draw); a step's `tag` first narrows the collection to the images
+whose metadata carries that tag (e.g. `harmless`). Ties are broken by a hash of the seed, the query and the
 image id, so the same inputs always pick the same images.
 """
 
@@ -36,13 +37,24 @@ def similarity(query: str, record: ImageRecord) -> float:
 
 
 def pick_images(
-    images: Sequence[ImageRecord], strategy: str, count: int, query: str, seed: int
+    images: Sequence[ImageRecord],
+    strategy: str,
+    count: int,
+    query: str,
+    seed: int,
+    tag: str | None = None,
 ) -> list[ImageRecord]:
-    """`count` distinct images of the collection for `query`, in the order the strategy ranks."""
+    """`count` distinct images of the collection (those tagged `tag`, when given) for `query`,
+    in the order the strategy ranks them."""
     if strategy not in STRATEGIES:
         raise PickError(f"pick must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if tag is not None:
+        images = [i for i in images if tag in i.params.get("tags", [])]
     if count > len(images):
-        raise PickError(f"the collection has {len(images)} image(s); the recipe needs {count}")
+        tagged = f" tagged {tag!r}" if tag is not None else ""
+        raise PickError(
+            f"the collection has {len(images)} image(s){tagged}; the recipe needs {count}"
+        )
 
     def tie(record: ImageRecord) -> str:
         return stable_id("pick", str(seed), query, record.image_id)

@@ -55,6 +55,9 @@ class CollectionColumns(StrictModel):
     objects: str = "objects"  # a list of labels, or one string of labels separated by , or |
     ocr: str = "ocr"  # text visible in the image
     license: str = "license"  # a per-image licence overriding collection.license
+    # Labels for recipes to select by (a list, or one string separated by , or |), e.g.
+    # `harmless` for the images a `collection` step with `tag: harmless` may pick.
+    tags: str = "tags"
 
 
 class CollectionConfig(StrictModel):
