@@ -50,16 +50,28 @@ class SourceRow(StrictModel):
 
 
 def source_rows(samples: Sequence[Sample], images: Mapping[str, ImageRecord]) -> list[SourceRow]:
-    """Sources and licences of the collection images that accepted samples show."""
+    """Sources and licences of the collection images that accepted samples show, whole
+    (`natural`) or inside a composite (a recipe's collection inputs, from `input_sources`)."""
     used: dict[tuple[str, str], set[str]] = defaultdict(set)
     counts: Counter[tuple[str, str]] = Counter()
     for sample in samples:
+        shown: dict[str, tuple[str, str]] = {}
         for image_id in sample.image_ids:
-            if images[image_id].kind != "collection":
-                continue
-            params = images[image_id].params
-            key = (str(params.get("source", "")), str(params.get("license", "")))
-            used[key].add(image_id)
+            record = images[image_id]
+            sources = (
+                [{"image_id": image_id, **record.params}] if record.kind == "collection" else []
+            )
+            sources += [
+                s for s in record.params.get("input_sources", []) if s["kind"] == "collection"
+            ]
+            for source in sources:
+                shown[source["image_id"]] = (
+                    str(source.get("source", "")),
+                    str(source.get("license", "")),
+                )
+        for source_id, key in shown.items():
+            used[key].add(source_id)
+        for key in set(shown.values()):
             counts[key] += 1
     return [
         SourceRow(

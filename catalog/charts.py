@@ -71,6 +71,9 @@ def example_sheet(images: Sequence[bytes], path: Path, height: int = 160, gap: i
         with Image.open(io.BytesIO(data)) as image:
             scale = height / image.height
             size = (max(1, round(image.width * scale)), height)
+            if "A" in image.getbands():  # shown on white, as a viewer's page shows it
+                rgba = image.convert("RGBA")
+                image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
             opened.append(image.convert("RGB").resize(size, Image.LANCZOS))
     width = sum(i.width for i in opened) + gap * (len(opened) - 1)
     sheet = Image.new("RGB", (width, height), (200, 200, 200))

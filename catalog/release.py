@@ -348,7 +348,8 @@ def write_release(
         rows_per_file: dict[str, int] = {}
         data_files: dict[str, dict[str, str]] = {}
         specs = resolved.specs()
-        variants = [v for v in resolved.variants if any(s.variant == v for s in ordered)]
+        chosen = [spec.name for spec in resolved.chosen_specs()]  # per-language ones expanded
+        variants = [v for v in chosen if any(s.variant == v for s in ordered)]
         for variant in variants:
             spec = specs[variant]
             schema = arrow_schema(spec)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from catalog.views import create_views
 from schemas.quality import DiversityRow, OverlapRow
 from schemas.records import (
+    DerivedText,
     EvalResult,
     EvalRun,
     Extraction,
@@ -39,6 +40,7 @@ TABLES: dict[str, tuple[type[BaseModel], tuple[str, ...], bool]] = {
     "llm_calls": (LLMCall, ("run_id", "call_id"), False),
     "questions": (Question, ("run_id", "question_id", "call_id", "round"), True),
     "extractions": (Extraction, ("run_id", "question_id"), True),
+    "derivations": (DerivedText, ("run_id", "question_id", "derivation", "params_key"), True),
     "images": (ImageRecord, ("image_id",), False),
     "ocr_checks": (OcrCheck, ("image_id",), False),
     "samples": (Sample, ("run_id", "sample_id"), True),

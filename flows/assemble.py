@@ -69,9 +69,10 @@ def build_samples(
     specs: Sequence[VariantSpec],
     images: Mapping[tuple[str, str], list[str]],
     fidelity: str,
-    derived: Mapping[str, Mapping[str, Any]] | None = None,
+    derived: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> list[Sample]:
-    """One sample per extraction and variant; image ids empty where none could be made."""
+    """One sample per extraction and variant; image ids empty where none could be made.
+    `derived` holds each (question id, variant)'s derived text fields."""
     derived = derived or {}
     return [
         make_sample(
@@ -79,7 +80,7 @@ def build_samples(
             spec,
             images.get((extraction.question_id, spec.name), []),
             fidelity,
-            derived.get(extraction.question_id),
+            derived.get((extraction.question_id, spec.name)),
         )
         for extraction in extractions
         for spec in specs

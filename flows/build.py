@@ -26,6 +26,7 @@ from flows.artifacts_lock import artifacts_lock
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
+from flows.derive_stage import DerivedFields, derive_fields, derive_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ocr_expectations, run_ocr
@@ -146,17 +147,29 @@ def ocr_stage(
     images: dict[str, ImageRecord],
     artifacts: Path,
     catalog_path: Path,
+    derived: dict[tuple[str, str], dict[str, str]],
 ) -> dict[str, str]:
-    """OCR every image whose variant asks for it and that was not checked before; record the
-    checks; return failures."""
+    """OCR (or decode) every image whose variant asks for it and that was not checked before;
+    record the checks; return failures."""
     by_question = {e.question_id: e for e in extractions}
     expected = ocr_expectations(
-        samples, config.specs(), lambda s: sample_fields(by_question[s.question_id])
+        samples,
+        config.specs(),
+        lambda s: sample_fields(
+            by_question[s.question_id], derived.get((s.question_id, s.variant))
+        ),
     )
     with Catalog(catalog_path) as catalog:
         known = {c.image_id: c for c in catalog.records("ocr_checks")}
         fresh, failures = run_ocr(
-            samples, expected, images, artifacts, known, config.review.max_cer, console
+            samples,
+            expected,
+            images,
+            artifacts,
+            known,
+            config.review.max_cer,
+            console,
+            config.specs(),
         )
         catalog.upsert("ocr_checks", fresh)
     return failures
@@ -348,11 +361,15 @@ def make_images(
     specs: list[VariantSpec],
     artifacts: Path,
     limits: list[str],
+    derived: DerivedFields,
+    collection: list[ImageRecord],
 ) -> ImageStageResult:
     """Every image the variants' recipes need for `extractions`, on the configured runner."""
     with started_task_runner(cfg.runner, artifacts) as runner:
         gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
-        images = make_variant_images(cfg, extractions, specs, artifacts, runner, gpu_limit)
+        images = make_variant_images(
+            cfg, extractions, specs, artifacts, runner, gpu_limit, derived.usable(), collection
+        )
     # Review and publish read local files: bring what workers put to a shared store here.
     ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
     return images
@@ -364,10 +381,18 @@ def _rerender(
     specs: list[VariantSpec],
     artifacts: Path,
     limits: list[str],
+    run_id: str,
+    collection: list[ImageRecord],
 ) -> tuple[list[Sample], dict[str, ImageRecord]]:
-    """Images and samples again for key phrases corrected in review (sample ids unchanged)."""
-    fresh = make_images(cfg, fixed, specs, artifacts, limits)
-    return build_samples(fixed, specs, fresh.by_key, cfg.render.fidelity), fresh.images
+    """Derived text, images and samples again for key phrases corrected in review (sample ids
+    unchanged)."""
+    derived = derive_fields(cfg, fixed, specs, artifacts, run_id)
+    with Catalog(artifacts / "catalog.duckdb") as catalog:
+        catalog.upsert("llm_calls", derived.calls)
+        catalog.upsert("derivations", derived.records, run_id)
+    fresh = make_images(cfg, fixed, specs, artifacts, limits, derived, collection)
+    samples = build_samples(fixed, specs, fresh.by_key, cfg.render.fidelity, derived.fields)
+    return samples, fresh.images
 
 
 def _human_review(
@@ -448,18 +473,33 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         )
         specs = [s for s in specs if s.name not in skipped]
 
-    images = make_images(cfg, accepted, specs, artifacts, limits)
-    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity)
+    # Text the variants derive (encodings, LLM sub-questions, translations); a failed
+    # derivation rejects that question's sample in those variants, with the reason.
+    derived = derive_stage(cfg, accepted, specs, artifacts, run_id)
+    with Catalog(catalog_path) as catalog:
+        catalog.upsert("llm_calls", derived.calls)
+        catalog.replace_run_rows("derivations", run_id, derived.records)
+    all_calls += derived.calls
+    collection = list(grounded.images.values())
+    images = make_images(cfg, accepted, specs, artifacts, limits, derived, collection)
+    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity, derived.fields)
+    failures = {**images.errors, **derived.errors}
     image_errors = {
-        s.sample_id: images.errors[key]
+        s.sample_id: failures[key]
         for s in samples
-        if (key := (s.question_id, s.variant)) in images.errors
+        if (key := (s.question_id, s.variant)) in failures
     }
     samples += grounded.samples
     images.images.update(grounded.images)
     ocr_errors = (
         ocr_stage(
-            cfg, samples, accepted + grounded.extractions, images.images, artifacts, catalog_path
+            cfg,
+            samples,
+            accepted + grounded.extractions,
+            images.images,
+            artifacts,
+            catalog_path,
+            derived.fields,
         )
         if cfg.review.ocr_check
         else {}
@@ -484,7 +524,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             decisions,
             scenarios,
             catalog_path,
-            lambda fixed: _rerender(cfg, fixed, specs, artifacts, limits),
+            lambda fixed: _rerender(cfg, fixed, specs, artifacts, limits, run_id, collection),
         )
         samples = review.samples
     if review is not None and not review.complete and cfg.review.wait:

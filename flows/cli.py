@@ -155,6 +155,8 @@ def preview(
     Several images (FigStep-Pro fragments) are drawn side by side with a grey gap so the cuts
     show. Nothing is cached or recorded; the font size actually used and the geometry are
     printed. Variants that need a Stable Diffusion or collection image cannot be previewed.
+    Derived text (`derive:` in the spec) is made with the configured LLM provider (the offline
+    one by default), through a throwaway cache.
     """
     from flows.assemble import TEXT_FIELDS
     from flows.variant_images import render_job
@@ -168,6 +170,7 @@ def preview(
         raise typer.Exit(2)
     fields = {name: text for name in TEXT_FIELDS}
     try:
+        fields |= _preview_derived(cfg, spec, fields)
         pictures = render_preview(render_job(cfg, spec, fields), out)
     except (TypographyError, KeyError) as exc:
         console.print(f"[red]cannot render:[/red] {exc}")
@@ -180,6 +183,35 @@ def preview(
         f"wrote {out} ({len(pictures)} image(s), font size {pictures[0].font_size}) {shown}",
         markup=False,
     )
+
+
+def _preview_derived(cfg: BuildConfig, spec, fields: dict[str, str]) -> dict[str, str]:
+    """The spec's derived fields for a preview text; KeyError naming a failed derivation."""
+    import tempfile
+
+    from generators.derive import DERIVATIONS, DeriveJob, derivation_params, run_derivations
+    from generators.llm_cache import ResponseCache
+    from generators.providers import make_provider
+
+    if not spec.derive:
+        return {}
+    params = cfg.variant_params_of(spec)
+    jobs = [
+        DeriveJob(
+            "preview", d, derivation_params(DERIVATIONS[d], params), {**fields, "scenario": ""}
+        )
+        for d in spec.derive
+    ]
+    with tempfile.TemporaryDirectory() as cache:
+        records = run_derivations(
+            jobs, make_provider(cfg.llm), ResponseCache(Path(cache)), "preview"
+        ).records
+    derived: dict[str, str] = {}
+    for record in records:
+        if record.status == "rejected":
+            raise KeyError(f"derivation {record.derivation}: {record.reject_reason}")
+        derived |= record.fields
+    return derived
 
 
 review_app = typer.Typer(

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -36,12 +35,14 @@ ConfigOption = Annotated[
 def variants_list(config: ConfigOption = None) -> None:
     """One line per variant: name, what the image is, its recipe, the source paper, and what
     it needs beyond CPU typography (an image model, a collection, LLM-derived text)."""
+    from schemas.variants import all_specs
+
     cfg = _load(config, None)
     table = Table(title="SafetyForge variants", show_lines=False)
     for column in ("variant", "image", "recipe", "images", "needs", "source"):
         table.add_column(column, overflow="fold")
-    for spec in cfg.specs().values():
-        needs = []
+    for spec in all_specs(cfg.variant_specs).values():  # a per-language spec once
+        needs = ["per language"] if spec.per_language else []
         if spec.needs_image_model:
             needs.append("image model")
         if spec.needs_collection:
@@ -62,11 +63,11 @@ def variants_show(
     """Print a variant's spec (YAML) with each operation's summary and parameters, its prompt
     template(s) and checks; `$section.key` parameters are shown with this config's value."""
     from flows.assemble import recipe_context
-    from schemas.variants import SOURCE_OPS, resolve_value
+    from schemas.variants import SOURCE_OPS, all_specs, resolve_value
     from typography import OPS
 
     cfg = _load(config, None)
-    spec = cfg.specs().get(name)
+    spec = {**all_specs(cfg.variant_specs), **cfg.specs()}.get(name)
     if spec is None:
         console.print(f"[red]error:[/red] no variant {name!r}; known: {', '.join(cfg.specs())}")
         raise typer.Exit(2)
@@ -76,6 +77,11 @@ def variants_show(
     console.print(f"fields: {', '.join(spec.fields) or '-'}", markup=False)
     if spec.derive:
         console.print(f"derived text: {', '.join(spec.derive)}", markup=False)
+    if spec.per_language:
+        console.print(
+            "made per language: one variant <name>_<language> for each of translate.languages",
+            markup=False,
+        )
     for number, step in enumerate(spec.images, start=1):
         if step.op in SOURCE_OPS:
             summary = "source image made outside typography (generators)"
@@ -104,14 +110,14 @@ def variants_show(
     if spec.checks:
         console.print("[bold]checks[/bold]")
         for check in spec.checks:
-            console.print(
-                "  "
-                + yaml.safe_dump(check.model_dump(exclude_defaults=True), sort_keys=False)
-                .strip()
-                .replace("\n", ", "),
-                markup=False,
-                highlight=False,
-            )
+            line = f"  {check.check}: expected {check.expected!r}"
+            if check.prepare:
+                steps = [
+                    f"{s.op}({', '.join(f'{k}={v!r}' for k, v in s.params.items())})"
+                    for s in check.prepare
+                ]
+                line += ", after " + " -> ".join(steps)
+            console.print(line, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -61,10 +61,11 @@ def natural_samples(
 def collection_stage(
     config: BuildConfig, scenarios: list[Scenario], artifacts: Path, run_id: str
 ) -> CollectionStageResult:
-    """Nothing to do (an empty result) unless the config asks for the natural variant."""
+    """Nothing to do (an empty result) unless a chosen variant uses the collection; questions
+    are written only for the variants whose questions come from it (natural)."""
     collection = config.collection
     chosen = [s for s in config.chosen_specs() if s.question_source == "collection"]
-    if collection is None or not chosen:
+    if collection is None or not any(s.needs_collection for s in config.chosen_specs()):
         return CollectionStageResult()
     try:
         with console.status("Importing the image collection"):
@@ -77,6 +78,14 @@ def collection_stage(
         console.print(
             f"[yellow]collection:[/yellow] {len(imported.unmatched_metadata)} metadata entries "
             f"name no image file (e.g. {imported.unmatched_metadata[0]})"
+        )
+    if not chosen:  # the images are recipe inputs only (e.g. distractor tiles)
+        return CollectionStageResult(
+            ran=True,
+            images={i.image_id: i for i in imported.images},
+            imported=imported.imported,
+            reused=imported.reused,
+            skipped=imported.skipped,
         )
     pairs = assign_scenarios(imported.images, scenarios, collection.scenarios_per_image)
     provider = paced(make_provider(config.llm), config.llm)

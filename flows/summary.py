@@ -56,7 +56,8 @@ def headline(summary: dict[str, Any]) -> str:
 
 
 def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig) -> None:
-    variants = [v for v in config.variants if v not in summary["skipped_variants"]]
+    names = [spec.name for spec in config.chosen_specs()]  # per-language ones expanded
+    variants = [v for v in names if v not in summary["skipped_variants"]]
     console.print(counts_table(summary["counts"], variants))
     console.print(
         f"run {summary['run_id']}: {summary['questions_accepted']} questions, "

@@ -45,12 +45,17 @@ class ImageStageResult:
 
 @dataclass
 class Recipe:
-    """One sample's resolved steps and the source images they need."""
+    """One sample's resolved steps and the source images they take, in step order: an SD
+    subject to generate, or a collection image already imported."""
 
     key: SampleKey
     spec: VariantSpec
     steps: list[dict[str, Any]]
-    sd_subjects: list[str]
+    sources: list[tuple[str, str | ImageRecord]]
+
+    @property
+    def sd_subjects(self) -> list[str]:
+        return [str(value) for kind, value in self.sources if kind == "sd"]
 
 
 def progress_bar() -> Progress:
@@ -110,26 +115,45 @@ def resolve_recipes(
     config: BuildConfig,
     extractions: Sequence[Extraction],
     specs: Sequence[VariantSpec],
-    derived: Mapping[str, Mapping[str, Any]],
+    derived: Mapping[SampleKey, Mapping[str, Any]],
+    collection: Sequence[ImageRecord] = (),
 ) -> tuple[list[Recipe], dict[SampleKey, str]]:
-    """Every (question, image variant) recipe with its references filled; a sample whose
-    recipe cannot be resolved (a derived field is missing) gets an error instead."""
+    """Every (question, image variant) recipe with its references filled and its collection
+    images picked; a sample whose recipe cannot be resolved (a derived field is missing, the
+    collection is too small) gets an error instead."""
+    from generators.collection_pick import PickError, pick_images
+
     recipes, errors = [], {}
     for spec in specs:
         if spec.yields == "none" or spec.question_source != "taxonomy":
             continue
         for extraction in extractions:
             key = (extraction.question_id, spec.name)
-            fields = sample_fields(extraction, derived.get(extraction.question_id))
+            fields = sample_fields(extraction, derived.get(key))
             try:
                 steps = recipe_steps(config, spec, fields)
             except KeyError as exc:
                 errors[key] = f"recipe: no value for {exc.args[0]}"
                 continue
-            subjects = [
-                str(s.get("subject", extraction.key_phrase)) for s in steps if s["op"] == "sd"
-            ]
-            recipes.append(Recipe(key, spec, steps, subjects))
+            sources: list[tuple[str, str | ImageRecord]] = []
+            try:
+                for step in steps:
+                    if step["op"] == "sd":
+                        sources.append(("sd", str(step.get("subject", extraction.key_phrase))))
+                    elif step["op"] == "collection":
+                        picked = pick_images(
+                            collection,
+                            str(step.get("pick", "seeded")),
+                            int(step.get("count", 1)),
+                            str(step.get("query", extraction.question)),
+                            config.seed,
+                            step.get("tag"),
+                        )
+                        sources += [("collection", record) for record in picked]
+            except PickError as exc:
+                errors[key] = f"collection: {exc}"
+                continue
+            recipes.append(Recipe(key, spec, steps, sources))
     return recipes, errors
 
 
@@ -169,13 +193,16 @@ def make_variant_images(
     artifacts: Path,
     runner: TaskRunner[Any],
     gpu_limit: str | None,
-    derived: Mapping[str, Mapping[str, Any]] | None = None,
+    derived: Mapping[SampleKey, Mapping[str, Any]] | None = None,
+    collection: Sequence[ImageRecord] = (),
 ) -> ImageStageResult:
-    """Images for every (question, image variant) of `specs`, on the configured task runner."""
+    """Images for every (question, image variant) of `specs`, on the configured task runner.
+    `derived` holds each sample's derived text fields; `collection` the imported images that
+    `collection` steps pick from."""
     from typography import RenderJob
 
     result = ImageStageResult()
-    recipes, result.errors = resolve_recipes(config, extractions, specs, derived or {})
+    recipes, result.errors = resolve_recipes(config, extractions, specs, derived or {}, collection)
     subjects = list(dict.fromkeys(s for r in recipes for s in r.sd_subjects))
     sd_images: dict[str, ImageRecord] = {}
     sd_errors: dict[str, str] = {}
@@ -192,7 +219,9 @@ def make_variant_images(
         if missing:
             result.errors[recipe.key] = f"Stable Diffusion: {sd_errors[missing[0]]}"
             continue
-        inputs = [sd_images[s] for s in recipe.sd_subjects]
+        inputs = [
+            sd_images[str(value)] if kind == "sd" else value for kind, value in recipe.sources
+        ]
         if len(recipe.steps) == 1 and recipe.steps[0]["op"] in SOURCE_OPS:
             result.by_key[recipe.key] = [i.image_id for i in inputs]
             continue

@@ -45,6 +45,7 @@ class SourceImage:
     objects: list[str]
     ocr: str
     license: str | None  # None: the collection's licence
+    tags: list[str]
 
 
 @dataclass
@@ -87,6 +88,7 @@ def _fields(entry: Mapping[str, Any], columns: CollectionColumns) -> dict[str, A
         "objects": _as_list(entry.get(columns.objects), ",|"),
         "ocr": " ".join(str(entry.get(columns.ocr) or "").split()),
         "license": str(license_value).strip() if license_value else None,
+        "tags": _as_list(entry.get(columns.tags), ",|"),
     }
 
 
@@ -217,6 +219,8 @@ def image_record(item: SourceImage, source: str, default_license: str) -> tuple[
         "objects": item.objects,
         "ocr": item.ocr,
     }
+    if item.tags:  # only when given: records of untagged collections stay as they were
+        params["tags"] = item.tags
     record = ImageRecord(
         image_id=image_id,
         path=f"images/collection/{image_id[:2]}/{image_id}.{ext}",

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from generators.llm_types import ChatRequest, ChatResult, ResultCallback
+from generators.offline_derive import OfflineDeriveError, compose_derived
 from generators.offline_grounded import compose_grounded, load_grounded_bank
 from schemas.records import normalize_text
 
@@ -137,6 +138,11 @@ class OfflineProvider:
             payload = compose_extraction(ctx["scenario"], ctx["kind"], ctx["question"], self.seed)
         elif stage == "grounded_questions":
             payload = compose_grounded(ctx, self.seed)
+        elif stage == "derive":
+            try:
+                payload = compose_derived(ctx)
+            except OfflineDeriveError as exc:
+                return ChatResult(error=str(exc))
         else:
             return ChatResult(error=f"offline provider cannot answer stage {stage!r}")
         text = json.dumps(payload, ensure_ascii=False)

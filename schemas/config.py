@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from schemas._base import StrictModel
-from schemas.variants import SpecError, VariantSpec, all_specs, load_spec_dir
+from schemas.variants import (
+    SpecError,
+    VariantSpec,
+    all_specs,
+    load_spec_dir,
+    per_language_specs,
+)
 
 
 class ConfigError(ValueError):
@@ -49,6 +55,9 @@ class CollectionColumns(StrictModel):
     objects: str = "objects"  # a list of labels, or one string of labels separated by , or |
     ocr: str = "ocr"  # text visible in the image
     license: str = "license"  # a per-image licence overriding collection.license
+    # Labels for recipes to select by (a list, or one string separated by , or |), e.g.
+    # `harmless` for the images a `collection` step with `tag: harmless` may pick.
+    tags: str = "tags"
 
 
 class CollectionConfig(StrictModel):
@@ -214,6 +223,18 @@ class RunnerConfig(StrictModel):
     stage_dir: str | None = None
 
 
+class TranslateConfig(StrictModel):
+    """Languages of the translated variants (`typo_translated`, `figstep_translated`): each
+    such variant becomes one release config per language, `<variant>_<language>`. The LLM
+    translates; a translation whose back-translation shares fewer than `min_back_similarity`
+    of the original's words is rejected."""
+
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[a-z0-9]+)?$")]] = Field(
+        default_factory=list
+    )
+    min_back_similarity: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
 class BuildConfig(StrictModel):
     name: str = "quickstart"
     taxonomy: str = "mm-safetybench"
@@ -236,10 +257,11 @@ class BuildConfig(StrictModel):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
-    # Existing images for the `natural` variant; None: no collection.
+    # Existing images for the `natural` variant and collection steps; None: no collection.
     collection: CollectionConfig | None = None
     # None: every run builds its questions afresh (the same ones, from the LLM cache).
     grow: GrowConfig | None = None
+    translate: TranslateConfig = Field(default_factory=TranslateConfig)
 
     @field_validator("variants")
     @classmethod
@@ -272,19 +294,38 @@ class BuildConfig(StrictModel):
                         else "no such variant"
                     )
                 )
+        named = all_specs(self.variant_specs)
         for name in self.variants:
-            if specs[name].needs_collection and self.collection is None:
+            if named[name].needs_collection and self.collection is None:
                 raise ValueError(f"the {name} variant needs a collection section (its images)")
+            if named[name].per_language and not self.translate.languages:
+                raise ValueError(
+                    f"the {name} variant is made per language: set translate.languages "
+                    "(e.g. [zh, ar, hi])"
+                )
         return self
 
     def specs(self) -> dict[str, VariantSpec]:
-        """Every variant this config can name: built-ins and its own specs."""
-        return all_specs(self.variant_specs)
+        """Every variant this config can name: built-ins and its own specs, a per-language
+        spec as one spec per `translate.languages` entry."""
+        return {
+            spec.name: spec
+            for base in all_specs(self.variant_specs).values()
+            for spec in per_language_specs(base, self.translate.languages, self._translation)
+        }
 
     def chosen_specs(self) -> list[VariantSpec]:
-        """The specs of `variants`, in the config's order."""
-        specs = self.specs()
-        return [specs[name] for name in self.variants]
+        """The specs of `variants`, in the config's order (a per-language one per language)."""
+        named = all_specs(self.variant_specs)
+        return [
+            spec
+            for name in self.variants
+            for spec in per_language_specs(named[name], self.translate.languages, self._translation)
+        ]
+
+    @property
+    def _translation(self) -> dict[str, Any]:
+        return {"min_back_similarity": self.translate.min_back_similarity}
 
     def variant_params_of(self, spec: VariantSpec) -> dict[str, Any]:
         return {**spec.params, **self.variant_params.get(spec.name, {})}

@@ -81,7 +81,9 @@ class LLMCall(StrictModel):
 
     call_id: str  # sha256 of (provider, base_url, model, messages, parameters)
     run_id: str = ""
-    stage: Literal["questions", "extraction", "repair", "judge", "evaluate", "grounded_questions"]
+    stage: Literal[
+        "questions", "extraction", "repair", "judge", "evaluate", "grounded_questions", "derive"
+    ]
     scenario: str
     provider: str
     model: str
@@ -169,6 +171,23 @@ class OcrCheck(StrictModel):
     missing_words: list[str] = Field(default_factory=list)  # FigStep-Pro: unreadable when joined
     error: str | None = None  # why it could not be checked (e.g. no language pack)
     engine: str = ""
+    # "ocr": text read back; "decode": a machine-readable code (QR) decoded.
+    check: Literal["ocr", "decode"] = "ocr"
+
+
+class DerivedText(StrictModel):
+    """Text a registered derivation made for one question (a variant's encoded title, LLM
+    sub-questions, a translation): kept accepted or rejected with its reason."""
+
+    question_id: str
+    derivation: str
+    # The derivation's parameters (e.g. the target language) and their canonical JSON (the key).
+    params: dict[str, Any] = Field(default_factory=dict)
+    params_key: str = "{}"
+    fields: dict[str, str] = Field(default_factory=dict)
+    status: Status = "accepted"
+    reject_reason: str | None = None
+    call_ids: list[str] = Field(default_factory=list)
 
 
 class Sample(StrictModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -130,17 +131,25 @@ def _read(image: Image.Image, lang: str, config: str) -> str:
 def ocr_check(record: ImageRecord, artifacts_dir: Path, expected: str) -> OcrResult:
     """OCR one typo/figstep/sd_typo image and score it against `expected` (the key phrase, or
     the FigStep statement: the list numbers drawn below it are added here)."""
-    items = [i.strip() for i in record.params.get("list_items", []) if i.strip()]
-    want = _collapse(" ".join([expected, *items]))
-    lang = language_for(want)
-    base = {"image_id": record.image_id, "expected": want, "engine": engine(), "language": lang}
-    problem = _missing_language(lang)
-    if problem:
-        return OcrResult(**base, recognized="", cer=None, error=problem)
     with _open(artifacts_dir, record) as image:
         if record.kind == "sd_typo":  # read only the typography under the SD image
             image = image.crop((0, record.params["typo_top"], image.width, image.height))
-        got = _read(image, lang, _BLOCK)
+        return ocr_image(image, record.image_id, expected, record.params.get("list_items", []))
+
+
+def ocr_image(
+    image: Image.Image, image_id: str, expected: str, list_items: Sequence[str] = ()
+) -> OcrResult:
+    """OCR an image in memory (e.g. after a check's prepare steps undid a variant's disguise)
+    and score it against `expected` plus the non-empty `list_items` drawn below it."""
+    items = [i.strip() for i in list_items if i.strip()]
+    want = _collapse(" ".join([expected, *items]))
+    lang = language_for(want)
+    base = {"image_id": image_id, "expected": want, "engine": engine(), "language": lang}
+    problem = _missing_language(lang)
+    if problem:
+        return OcrResult(**base, recognized="", cer=None, error=problem)
+    got = _read(image, lang, _BLOCK)
     return OcrResult(**base, recognized=got, cer=cer(got, want))
 
 

@@ -113,6 +113,11 @@ def _encode(image: Image.Image, encoding: Encoding) -> tuple[Image.Image, bytes]
     return flat, buffer.getvalue()
 
 
+def _provenance(record: ImageRecord) -> dict[str, Any]:
+    kept = {k: record.params[k] for k in ("source", "license", "original_id") if k in record.params}
+    return {"image_id": record.image_id, "kind": record.kind, **kept}
+
+
 def make_record(
     picture: Picture,
     image: Image.Image,
@@ -132,6 +137,9 @@ def make_record(
         **extra,
         "steps": job.steps,
         "input_sha256": [r.sha256 for r in job.inputs],
+        # Where each source image came from (collection images: source and licence), so a
+        # release can credit the images its composites contain.
+        "input_sources": [_provenance(r) for r in job.inputs],
         "mode": image.mode,
         "layout_engine": layout_engine(),
         "encoding": job.encoding.model_dump(),

@@ -10,6 +10,7 @@ from schemas.variants.registry import (
     builtin_specs,
     format_prompt,
     load_spec_dir,
+    per_language_specs,
     resolve_steps,
     resolve_value,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "builtin_specs",
     "format_prompt",
     "load_spec_dir",
+    "per_language_specs",
     "resolve_steps",
     "resolve_value",
 ]

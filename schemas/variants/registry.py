@@ -32,6 +32,27 @@ def all_specs(user: Iterable[VariantSpec] = ()) -> dict[str, VariantSpec]:
     return dict(sorted(specs.items(), key=lambda item: (item[1].order, item[0])))
 
 
+def per_language_specs(
+    spec: VariantSpec, languages: Iterable[str], params: Mapping[str, Any] | None = None
+) -> list[VariantSpec]:
+    """A `per_language` spec as one spec per language: named `<name>_<language>`, titled with
+    the language, its `language` parameter (and `params`) set. Any other spec is returned as
+    it is."""
+    if not spec.per_language:
+        return [spec]
+    return [
+        spec.model_copy(
+            update={
+                "name": f"{spec.name}_{language}",
+                "title": f"{spec.title} ({language})",
+                "params": {**spec.params, **(params or {}), "language": language},
+                "per_language": False,
+            }
+        )
+        for language in languages
+    ]
+
+
 def load_spec_dir(folder: Path) -> list[VariantSpec]:
     return [load_spec_file(path) for path in sorted(folder.glob("*.yaml"))]
 

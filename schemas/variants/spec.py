@@ -73,6 +73,9 @@ class VariantSpec(StrictModel):
     # Registered text derivations run per question before the images (e.g. base64, subquestions).
     derive: list[str] = Field(default_factory=list)
     question_source: QuestionSource = "taxonomy"
+    # One variant (and release config) per language of the build's `translate.languages`,
+    # named <name>_<language>, with `params.language` set (see `per_language_specs`).
+    per_language: bool = False
     # The image recipe; empty for a text-only variant.
     images: list[Step] = Field(default_factory=list)
     # "one": a single image (release column `image`); "many": an ordered list (`images`).

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from schemas.variants import SOURCE_OPS
 from typography.errors import TypographyError
@@ -87,13 +87,36 @@ def run_chain(steps: list[dict[str, Any]], inputs: list[Image.Image]) -> list[Pi
             pictures += [Picture(image=image) for image in waiting[:count]]
             waiting = waiting[count:]
             continue
-        info = OPS.get(name)
-        if info is None:
-            raise TypographyError(f"unknown image operation {name!r}; known: {', '.join(OPS)}")
-        unknown = set(params) - set(info.params)
-        if unknown:
-            raise TypographyError(f"operation {name!r} takes no parameter {sorted(unknown)}")
-        pictures = info.function(pictures, **params)
+        pictures = apply_op(name, params, pictures)
     if not pictures:
         raise TypographyError("the recipe made no image")
     return pictures
+
+
+def apply_op(name: str, params: dict[str, Any], pictures: list[Picture]) -> list[Picture]:
+    """One registered operation over the pictures made so far."""
+    info = OPS.get(name)
+    if info is None:
+        raise TypographyError(f"unknown image operation {name!r}; known: {', '.join(OPS)}")
+    unknown = set(params) - set(info.params)
+    if unknown:
+        raise TypographyError(f"operation {name!r} takes no parameter {sorted(unknown)}")
+    return info.function(pictures, **params)
+
+
+def prepare(steps: list[dict[str, Any]], pictures: list[Picture]) -> list[Picture]:
+    """Apply a check's `prepare` steps (operations that undo a variant's disguise, e.g. rotate
+    back, flatten on white) to pictures read back from files."""
+    for step in steps:
+        pictures = apply_op(step["op"], {k: v for k, v in step.items() if k != "op"}, pictures)
+    return pictures
+
+
+def ink_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """Bounding box of the dark pixels (text) of a light-background picture; None: no ink."""
+    return ImageOps.invert(image.convert("L")).point(lambda v: 255 if v > 64 else 0).getbbox()
+
+
+def fit_cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` scaled to cover `size` and centre-cropped to it (no stretching), in RGB."""
+    return ImageOps.fit(image.convert("RGB"), size, Image.Resampling.LANCZOS)
