@@ -25,6 +25,7 @@ from catalog.publish import publish_run
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
+from flows.import_stage import import_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.ocr_stage import ocr_expectations, run_ocr
 from flows.preflight import select_scenarios
@@ -336,8 +337,11 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     specs = [s for s in cfg.chosen_specs() if s.question_source == "taxonomy"]
     # A build of collection variants only asks for no taxonomy questions.
     asked = scenarios if specs else []
-    questions = questions_stage(cfg, asked, artifacts, run_id)
-    extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
+    if cfg.questions_from is not None:  # a published file's questions: the LLM fills gaps only
+        questions, extractions = import_stage(cfg, asked, specs, artifacts, run_id)
+    else:
+        questions = questions_stage(cfg, asked, artifacts, run_id)
+        extractions = extraction_stage(cfg, questions, asked, artifacts, run_id)
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:
         all_calls = questions.calls + extractions.calls + grounded.calls
