@@ -103,8 +103,9 @@ class QuestionsFromConfig(StrictModel):
     # A registered importer: mm-safetybench, safebench, jailbreakv, jsonl or csv.
     format: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     # The file (safebench, jailbreakv, jsonl, csv) or folder (mm-safetybench: the
-    # processed_questions folder of NN-Name.json files).
-    path: str = Field(min_length=1)
+    # processed_questions folder of NN-Name.json files). Required; the built-in *-original
+    # configs leave it to the command line (--set questions_from.path=...).
+    path: str | None = None
     columns: ImportColumns = Field(default_factory=ImportColumns)
     # jsonl/csv: the scenario (slug, name or id) of every record when the file has no column.
     scenario: str | None = None
@@ -115,6 +116,15 @@ class QuestionsFromConfig(StrictModel):
     figstep_pro_templates: str | None = None
     # Keep at most this many records per scenario (file order); None: every record.
     max_per_scenario: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _has_path(self) -> QuestionsFromConfig:
+        if not self.path:
+            raise ValueError(
+                f"path: set the {self.format} file or folder to import "
+                "(e.g. --set questions_from.path=DIR)"
+            )
+        return self
 
 
 class RenderConfig(StrictModel):

@@ -109,9 +109,9 @@ def get_importer(source: QuestionsFromConfig, taxonomy: str) -> Importer:
     return found
 
 
-def existing(path: str, what: str, folder: bool = False) -> Path:
+def existing(path: str | None, what: str, folder: bool = False) -> Path:
     """`path` as a Path when it names an existing file (or folder); else ImportFailed."""
-    found = Path(path).expanduser()
+    found = Path(path or "").expanduser()
     if not (found.is_dir() if folder else found.is_file()):
         kind = "folder" if folder else "file"
         raise ImportFailed(f"questions_from: {what} {kind} not found: {found}")

@@ -3,8 +3,8 @@
 `instruction` is the statement FigStep draws, kept as published (18 of the 500 do not start
 "Steps to", "Methods to" or "List of"; they are flagged, not changed). Original ids are
 `<category_id>-<task_id>`; the tiny split (SafeBench-Tiny) is task_id 1-5 of each category.
-The FigStep-Pro templates (`benign_sentences_without_harmful_phase.csv`, one column `sentence`)
-were written by hand for the tiny rows, in their order; where a template is the statement with
+The FigStep-Pro templates (`benign_sentences_without_harmful_phase.csv`: a `sentence` header,
+then one template per line, unquoted) were written by hand for the tiny rows, in their order; where a template is the statement with
 one phrase replaced by `*`, that phrase is the record's key phrase.
 """
 
@@ -26,6 +26,7 @@ from schemas.records import Taxonomy
 
 COLUMNS = ("dataset", "category_id", "task_id", "category_name", "question", "instruction")
 TINY_TASKS = range(1, 6)
+TEMPLATES_HEADER = "sentence"
 
 
 def read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
@@ -53,11 +54,19 @@ def key_phrase_of(template: str, statement: str) -> str:
     return found.group(1).strip() if found else ""
 
 
-def _templates(path: str | None) -> list[str] | None:
+def read_templates(path: str | None) -> list[str] | None:
+    """The templates file: a `sentence` header, then one template per line, verbatim (it is
+    published unquoted: a template with a comma is still one template)."""
     if path is None:
         return None
     file = existing(path, "figstep_pro_templates")
-    return [row["sentence"] for row in read_csv(file, ("sentence",))]
+    try:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFailed(f"{file}: not readable: {exc}") from None
+    if not lines or lines[0].strip() != TEMPLATES_HEADER:
+        raise ImportFailed(f"{file}: expected a first line {TEMPLATES_HEADER!r}")
+    return [line for line in lines[1:] if line.strip()]
 
 
 def _number(row: dict[str, str], column: str, where: str) -> int:
@@ -92,7 +101,7 @@ def read_safebench(source: QuestionsFromConfig, taxonomy: Taxonomy) -> list[Impo
                 tiny=task in TINY_TASKS,
             )
         )
-    templates = _templates(source.figstep_pro_templates)
+    templates = read_templates(source.figstep_pro_templates)
     if templates is not None:
         tiny = [r for r in records if r.tiny]
         if len(templates) != len(tiny):
