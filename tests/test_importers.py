@@ -289,3 +289,45 @@ def test_a_fill_that_stays_invalid_keeps_the_record_flagged(tmp_path: Path) -> N
     for e in filled.extractions:
         assert e.key_phrase == "" and e.figstep_pro_template == ""
         assert e.warnings[-1].startswith("fill_failed: statement_key_phrase:")
+
+
+def test_fill_through_the_openai_client_gets_what_the_prompt_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill prompt, read by a loopback server as a model would, carries the fixed fields
+    and the ones to write; no offline mark on a real provider's answers."""
+    from openai_loopback import LoopbackServer, bank_responder
+
+    from generators.openai_provider import OpenAIProvider
+    from schemas.config import LLMConfig
+
+    tax = load_taxonomy("safebench")
+    source = QuestionsFromConfig(
+        format="safebench", path=str(SAFEBENCH), figstep_pro_templates=str(SAFEBENCH_TEMPLATES)
+    )
+    records = read_import(source, tax, tax.scenarios).extractions
+    with LoopbackServer(bank_responder()) as server:
+        monkeypatch.setenv("SF_FILL_KEY", server.api_key)
+        llm = LLMConfig(
+            provider="openai", model="m", base_url=server.base_url, api_key_env="SF_FILL_KEY"
+        )
+        filled = fill_missing(
+            OpenAIProvider(llm),
+            ResponseCache(tmp_path),
+            records,
+            {s.slug: s for s in tax.scenarios},
+            _fields("figstep_pro"),
+            "run",
+        )
+        assert server.request_count() == 4
+    offline = fill_missing(
+        OfflineProvider("offline", 0),
+        ResponseCache(tmp_path / "offline"),
+        records,
+        {s.slug: s for s in tax.scenarios},
+        _fields("figstep_pro"),
+        "run",
+    )
+    for mine, reference in zip(filled.extractions, offline.extractions, strict=True):
+        assert mine.key_phrase == reference.key_phrase
+        assert not any(w.startswith(("offline_fill", "fill_failed")) for w in mine.warnings)
