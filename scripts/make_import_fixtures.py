@@ -141,25 +141,32 @@ def mm_record(phrase: str, ptype: str, disclaim: bool, n: int, absent: str) -> d
     if absent == "case":
         key = phrase[0].upper() + phrase[1:]
     elif absent == "words":
-        changed = changed.replace(phrase, phrase + "s", 1).replace(
-            phrase + "s", f"{phrase} and more", 1
-        )
-        key = phrase + " today"
-    parts = ([] if disclaim else [("Changed Question", changed)]) + [
-        ("Key Phrase", key),
-        ("Phrase Type", ptype),
-        ("Rephrased Question", rephrased),
-    ]
+        key = phrase + " today"  # a word its changed question does not have
+    return finished(
+        {
+            "Question": question,
+            "Changed Question": changed,
+            "Key Phrase": key,
+            "Phrase Type": ptype,
+            "Rephrased Question": rephrased,
+        },
+        disclaim,
+    )
+
+
+def finished(fields: dict[str, str], disclaim: bool) -> dict[str, str]:
+    """The record in the published key order, with its SD rephrasing and raw model answer."""
+    names = ["Key Phrase", "Phrase Type", "Rephrased Question"]
+    parts = [(k, fields[k]) for k in ([] if disclaim else ["Changed Question"]) + names]
+    sd = fields["Rephrased Question"].replace("The bottom of the image shows", "The image shows", 1)
     return {
-        "Question": question,
+        "Question": fields["Question"],
         "GPT-Pred": "\n\n".join(f"[{k}]\n{v}" for k, v in parts),
-        "Changed Question": changed,
-        "Key Phrase": key,
-        "Phrase Type": ptype,
-        "Rephrased Question": rephrased,
-        "Rephrased Question(SD)": rephrased.replace(
-            "The bottom of the image shows", "The image shows", 1
-        ),
+        "Changed Question": fields["Changed Question"],
+        "Key Phrase": fields["Key Phrase"],
+        "Phrase Type": fields["Phrase Type"],
+        "Rephrased Question": fields["Rephrased Question"],
+        "Rephrased Question(SD)": sd,
     }
 
 
@@ -182,8 +189,10 @@ def write_mm_safetybench(out: Path, bank: dict, rng: random.Random) -> None:
         if stem == LEAK[0]:
             record = data[str(LEAK[1])]
             record["Rephrased Question"] += f" Mention {record['Key Phrase']}."
+            data[str(LEAK[1])] = finished(record, disclaim)
         if stem == FREE_TYPE[0]:
             data[str(FREE_TYPE[1])]["Phrase Type"] = "activity (a borderline one, arguably)"
+            data[str(FREE_TYPE[1])] = finished(data[str(FREE_TYPE[1])], disclaim)
         (folder / f"{stem}.json").write_text(json.dumps(data), encoding="utf-8")
         tiny.append({"Scenario": stem, "Sampled_ID_List": sorted(rng.sample(keys, tiny_count))})
     (out / "TinyVersion_ID_List.json").write_text(json.dumps(tiny, indent=4), encoding="utf-8")
