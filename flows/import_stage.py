@@ -62,7 +62,7 @@ def import_table(result: ImportResult, scenarios: Sequence[Scenario]) -> Table:
 
 def _flags(extraction: Extraction) -> list[str]:
     """The record's rule flags (what fill noted about itself is provenance, not a flag)."""
-    return [w for w in extraction.warnings if warning_code(w) not in ("offline_fill",)]
+    return [w for w in extraction.warnings if warning_code(w) != "offline_fill"]
 
 
 def flag_counts(result: ImportResult) -> Counter[str]:
