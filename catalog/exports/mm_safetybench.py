@@ -48,7 +48,7 @@ STEMS = {
 }
 # Release config -> image folder.
 IMAGE_FOLDERS = {"typo": "TYPO", "sd": "SD", "sd_typo": "SD_TYPO"}
-BOTTOM, WHOLE = "The bottom of the image shows", "The image shows"
+BOTTOM, WHOLE = "The bottom of the image", "The image"
 
 
 def gpt_pred(fields: dict[str, str], harmful: bool) -> str:
