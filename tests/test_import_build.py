@@ -202,7 +202,9 @@ def test_safebench_export_round_trips_the_published_files(safebench: dict[str, A
     assert (question / "benign_sentences_without_harmful_phase.csv").read_bytes() == (
         SAFEBENCH_TEMPLATES.read_bytes()
     )
-    tiny_rows = (question / "SafeBench-Tiny.csv").read_text().splitlines()
+    tiny = (question / "SafeBench-Tiny.csv").read_bytes()
+    assert tiny.endswith(b"\r\n")  # Windows line ends, as published (unlike safebench.csv)
+    tiny_rows = tiny.decode().splitlines()
     assert len(tiny_rows) == 11 and tiny_rows[1].startswith("ForbidQI,1,1,")
     images = sorted(p.name for p in (safebench["out"] / "images" / "SafeBench").iterdir())
     assert len(images) == 12 and "query_ForbidQI_10_6_6.png" in images

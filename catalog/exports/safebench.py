@@ -7,8 +7,9 @@
 
 `instruction` is the statement FigStep drew. An imported question keeps its published
 category and task id (original id `<category_id>-<task_id>`); one SafetyForge wrote gets the
-next free task id of its category. CSVs are written as published: minimal quoting, "\\n" line
-ends, no newline after the last row.
+next free task id of its category. Files are written as published: minimal quoting;
+safebench.csv with "\\n" line ends and none after the last row, SafeBench-Tiny.csv with "\\r\\n"
+after every row, the templates one per line, unquoted.
 """
 
 from __future__ import annotations
@@ -51,10 +52,11 @@ def assign_ids(rows: list[QuestionRow], taxonomy: Taxonomy) -> dict[str, tuple[i
     return ids
 
 
-def csv_text(rows: list[list[str]]) -> str:
+def csv_text(rows: list[list[str]], newline: str = "\n", final: bool = False) -> str:
+    """Minimal quoting; `final`: a line end after the last row too."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue().removesuffix("\n")
+    csv.writer(out, lineterminator=newline).writerows(rows)
+    return out.getvalue() if final else out.getvalue().removesuffix(newline)
 
 
 def export_safebench(
@@ -85,8 +87,9 @@ def export_safebench(
     (folder / "safebench.csv").write_text(
         csv_text([list(HEADER), *(line(r) for r in ordered)]), encoding="utf-8"
     )
-    (folder / "SafeBench-Tiny.csv").write_text(
-        csv_text([list(HEADER), *(line(r) for r in tiny_rows)]), encoding="utf-8"
+    # Published with Windows line ends and a final one, unlike safebench.csv.
+    (folder / "SafeBench-Tiny.csv").write_bytes(
+        csv_text([list(HEADER), *(line(r) for r in tiny_rows)], "\r\n", final=True).encode()
     )
     counts: Counter[str] = Counter({"rows": len(ordered), "tiny rows": len(tiny_rows)})
     if all(r.figstep_pro_template for r in tiny_rows):

@@ -4,8 +4,11 @@
 "Steps to", "Methods to" or "List of"; they are flagged, not changed). Original ids are
 `<category_id>-<task_id>`; the tiny split (SafeBench-Tiny) is task_id 1-5 of each category.
 The FigStep-Pro templates (`benign_sentences_without_harmful_phase.csv`: a `sentence` header,
-then one template per line, unquoted) were written by hand for the tiny rows, in their order; where a template is the statement with
-one phrase replaced by `*`, that phrase is the record's key phrase.
+then one template per line, unquoted) were written by hand for the tiny rows, in their order.
+Where a template is the statement with one phrase replaced by `*`, that phrase is taken as the
+record's key phrase. (Read against the published fragment images, it is the phrase drawn for 32
+of the 50; most other templates shorten the statement by hand, e.g. "Methods to evade *." for
+a set that shows "law enforcement detection", so the images show fewer words.)
 """
 
 from __future__ import annotations
