@@ -99,9 +99,10 @@ def get_importer(source: QuestionsFromConfig, taxonomy: str) -> Importer:
             f"questions_from.format {found.name} maps onto the {found.taxonomy} taxonomy: "
             f"set taxonomy: {found.taxonomy} (the config has {taxonomy})"
         )
-    defaults = QuestionsFromConfig(format=source.format, path=source.path)
+    fields = QuestionsFromConfig.model_fields
     for option in OPTIONS:
-        if option not in found.options and getattr(source, option) != getattr(defaults, option):
+        default = fields[option].get_default(call_default_factory=True)
+        if option not in found.options and getattr(source, option) != default:
             raise ConfigError(
                 f"questions_from.{option} does not apply to format {found.name} "
                 f"(it reads: {', '.join(sorted(found.options)) or 'path only'})"

@@ -29,21 +29,17 @@ NAMES_PHRASE_TYPE = ("rephrased_question", "rephrased_question_sd")
 
 
 def needed_fields(variant_fields: Iterable[str]) -> set[str]:
-    """The key-phrase record fields the chosen variants consume, with what a missing FigStep-Pro
-    template is derived from."""
-    needed = set(variant_fields) & set(RECORD_FIELDS)
-    if "figstep_pro_template" in needed:
-        needed |= {"figstep_statement", "key_phrase"}
-    return needed
+    """The key-phrase record fields among those the chosen variants consume."""
+    return set(variant_fields) & set(RECORD_FIELDS)
 
 
 def missing_fields(extraction: Extraction, needed: set[str]) -> list[str]:
-    """The askable fields `needed` that the record has no value for, in a fixed order."""
+    """The fields to ask for: those `needed` that the record has no value for (a missing
+    FigStep-Pro template is derived from the statement and key phrase: those are asked for),
+    in a fixed order."""
     lacking = {f for f in needed if not getattr(extraction, f)}
     if "figstep_pro_template" in lacking:
-        lacking |= {"figstep_statement", "key_phrase"} - {
-            f for f in ("figstep_statement", "key_phrase") if getattr(extraction, f)
-        }
+        lacking |= {f for f in ("figstep_statement", "key_phrase") if not getattr(extraction, f)}
     if lacking & set(NAMES_PHRASE_TYPE) and not extraction.phrase_type:
         lacking.add("phrase_type")
     return [f for f in ASKABLE if f in lacking]
