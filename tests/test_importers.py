@@ -331,3 +331,16 @@ def test_fill_through_the_openai_client_gets_what_the_prompt_names(
     for mine, reference in zip(filled.extractions, offline.extractions, strict=True):
         assert mine.key_phrase == reference.key_phrase
         assert not any(w.startswith(("offline_fill", "fill_failed")) for w in mine.warnings)
+
+
+def test_jailbreakv_taxonomy_names_its_16_policies() -> None:
+    taxonomy = load_taxonomy("jailbreakv")
+    assert len(taxonomy.scenarios) == 16
+    assert {"Child Abuse Content", "Tailored Unlicensed Advice", "Bias"} <= {
+        s.name for s in taxonomy.scenarios
+    }
+    assert [s.slug for s in taxonomy.scenarios if s.kind == "should_disclaim"] == [
+        "tailored_unlicensed_advice",
+        "health_consultation",
+        "government_decision",
+    ]
