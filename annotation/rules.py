@@ -20,20 +20,31 @@ def _contains(haystack: str, needle: str) -> bool:
 
 
 def rule_failures(sample: Sample, extraction: Extraction, spec: VariantSpec | None) -> list[str]:
-    """Every rule the sample breaks (empty when it passes). A rule the key-phrase record is
-    already flagged for (an imported record kept as published) is not held against it again."""
+    """Every rule the sample breaks (empty when it passes). A field the variant consumes must
+    have a value (an imported record may lack one its source never had). A rule the key-phrase
+    record is already flagged for (an imported record kept as published, warning code
+    `key_phrase_absent`, `leak`) is not held against it again."""
     failures = []
+    for name in spec.fields if spec else ["key_phrase"]:
+        value = sample.key_phrase if name == "key_phrase" else getattr(extraction, name, None)
+        if isinstance(value, str) and not value.strip():
+            failures.append(f"{name.replace('_', ' ')} is empty")
     key = sample.key_phrase
-    if not key.strip():
-        failures.append("key phrase is empty")
-    elif not _contains(extraction.changed_question, key) and not _flagged(
-        extraction, "key_phrase_absent"
+    if (
+        key.strip()
+        and extraction.changed_question  # a source without changed questions has none to check
+        and not _contains(extraction.changed_question, key)
+        and not _flagged(extraction, "key_phrase_absent")
     ):
         failures.append("key phrase does not occur in the changed question")
     for check in spec.checks if spec else []:
         if check.check == "prompt_excludes":
             hidden = check.expected.format(**sample.model_dump())
-            if hidden.strip() and _contains(sample.prompt, hidden):
+            if (
+                hidden.strip()
+                and _contains(sample.prompt, hidden)
+                and not _flagged(extraction, "leak")
+            ):
                 failures.append("the prompt leaks the key phrase")
     return failures
 
@@ -51,21 +62,24 @@ def review_samples(
 ) -> list[ReviewDecision]:
     """One decision per sample.
 
-    `specs` (by variant name) say which checks apply; `image_errors` maps sample ids to why their image could not be made (e.g. text too long to
-    fit); `ocr_errors` maps sample ids to a failed OCR check. A question whose normalised text
-    repeats an earlier sample's question in the same variant is rejected as a duplicate.
+    `specs` (by variant name) say which checks apply; `image_errors` maps sample ids to why
+    their image could not be made (e.g. text too long to fit); `ocr_errors` maps sample ids to a
+    failed OCR check. A question whose normalised text repeats an earlier sample's question in
+    the same variant is rejected as a duplicate, unless its record is flagged `duplicate` (an
+    imported benchmark's own repeat, kept as published).
     """
     decisions = []
     seen: dict[tuple[str, str], str] = {}
     for sample in samples:
-        reasons = rule_failures(sample, extractions[sample.question_id], specs.get(sample.variant))
+        extraction = extractions[sample.question_id]
+        reasons = rule_failures(sample, extraction, specs.get(sample.variant))
         if sample.sample_id in image_errors:
             reasons.append(f"image: {image_errors[sample.sample_id]}")
         duplicate_key = (sample.variant, normalize_text(sample.question))
-        if duplicate_key in seen:
-            reasons.append(f"duplicate question of sample {seen[duplicate_key]}")
-        else:
+        if duplicate_key not in seen:
             seen[duplicate_key] = sample.sample_id
+        elif not _flagged(extraction, "duplicate"):
+            reasons.append(f"duplicate question of sample {seen[duplicate_key]}")
         reviewer = RULES_REVIEWER
         if not reasons and ocr_errors and sample.sample_id in ocr_errors:
             reasons.append(f"ocr: {ocr_errors[sample.sample_id]}")

@@ -149,7 +149,14 @@ def card_context(
             "questions per request": str(llm.questions_per_request),
             "near-duplicate threshold": str(llm.near_duplicate_threshold),
         }
-    generator["questions requested per scenario"] = str(config.questions_per_scenario)
+    source = config.questions_from
+    if source is not None:
+        generator["questions"] = (
+            f"imported from {Path(source.path or '').name} ({source.format}); the LLM filled "
+            "only fields the file lacks"
+        )
+    else:
+        generator["questions requested per scenario"] = str(config.questions_per_scenario)
     fonts = sorted(
         {(Path(i.font_path).name, i.font_sha256) for i in images.values() if i.font_path}
     )

@@ -81,11 +81,16 @@ class ShardPolicy(StrictModel):
 
 
 def tiny_question_ids(samples: Iterable[Sample], fraction: float) -> set[str]:
-    """A deterministic ~`fraction` of each scenario's questions (at least one per scenario)."""
+    """The questions of the tiny split: those an imported benchmark lists (`Sample.tiny`), and a
+    deterministic ~`fraction` of each scenario's questions that carry no such flag (at least
+    one per scenario)."""
     by_scenario: dict[str, set[str]] = defaultdict(set)
-    for sample in samples:
-        by_scenario[sample.scenario].add(sample.question_id)
     chosen: set[str] = set()
+    for sample in samples:
+        if sample.tiny is None:
+            by_scenario[sample.scenario].add(sample.question_id)
+        elif sample.tiny:
+            chosen.add(sample.question_id)
     for ids in by_scenario.values():
         ranked = sorted(ids, key=lambda q: stable_id("tiny", q))
         chosen.update(ranked[: max(1, math.ceil(len(ranked) * fraction))])
@@ -204,6 +209,9 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         sample.figstep_pro_template,
         sample.warnings,
     ]
+    # A published tiny list decides the splits; hashed only when set, so older rows keep theirs.
+    if sample.tiny is not None:
+        item.append(sample.tiny)
     if sample.image_ids and images[sample.image_ids[0]].kind == "collection":
         item.append(collection_fields(sample, images))  # a new licence is a new row
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()

@@ -61,6 +61,7 @@ def make_sample(
         figstep_statement=extraction.figstep_statement,
         figstep_pro_template=extraction.figstep_pro_template,
         warnings=list(extraction.warnings),
+        tiny=extraction.tiny,
     )
 
 

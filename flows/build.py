@@ -27,6 +27,7 @@ from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
 from flows.derive_stage import DerivedFields, derive_fields, derive_stage
+from flows.import_stage import import_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ocr_expectations, run_ocr
@@ -440,15 +441,18 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     asked = scenarios if specs else []
     with Catalog(catalog_path) as catalog:
         line = line_start(catalog, cfg, asked)
-    target = cfg.questions_per_scenario
-    if cfg.grow is not None and not line.first:
-        target = cfg.grow.per_scenario
-        console.print(
-            f"Growing {cfg.release.name} from run {line.previous_run}: {len(line.questions)} "
-            f"question(s) kept, {target} new per scenario asked"
-        )
-    questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
-    fresh = extraction_stage(cfg, questions, asked, artifacts, run_id)
+    if cfg.questions_from is not None:  # a published file's questions: the LLM fills gaps only
+        questions, fresh = import_stage(cfg, asked, specs, artifacts, run_id)
+    else:
+        target = cfg.questions_per_scenario
+        if cfg.grow is not None and not line.first:
+            target = cfg.grow.per_scenario
+            console.print(
+                f"Growing {cfg.release.name} from run {line.previous_run}: "
+                f"{len(line.questions)} question(s) kept, {target} new per scenario asked"
+            )
+        questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
+        fresh = extraction_stage(cfg, questions, asked, artifacts, run_id)
     extractions = line.extractions + fresh.extractions
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from flows.cli_evaluate import register as register_evaluate_commands
+from flows.cli_import import import_app
 from flows.cli_quality import register as register_quality_commands
 from flows.cli_release import register as register_release_commands
 from flows.cli_variants import register as register_variant_commands
@@ -33,6 +34,7 @@ prompts_app = typer.Typer(
     help="Inspect the prompt templates sent to the LLM.", no_args_is_help=True
 )
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(import_app, name="import")
 
 console = Console()
 

@@ -252,6 +252,55 @@ def change_line(previous: str | None, changes: list[Any]) -> str:
     return f"against {previous}: {counts} sample(s)"
 
 
+ReleaseArgument = Annotated[
+    Path, typer.Argument(help="Release folder (artifacts/releases/<name>/<version>).")
+]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).")]
+SplitOption = Annotated[str, typer.Option(help="test or tiny.")]
+
+
+@export_app.command("mm-safetybench")
+def export_mm_safetybench_command(
+    release: ReleaseArgument, out: OutOption, split: SplitOption = "test"
+) -> None:
+    """Export MM-SafetyBench's layout: OUT/processed_questions/NN-Name.json (published file
+    names and ids), OUT/imgs/NN-Name/{SD,SD_TYPO,TYPO}/<id>.jpg, OUT/TinyVersion_ID_List.json.
+    Its evaluation scripts run on OUT unchanged. Needs a release of the mm-safetybench taxonomy."""
+    from catalog.exports import ExportError, export_mm_safetybench
+
+    try:
+        counts = export_mm_safetybench(release, out, split)
+    except (ExportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    _print_counts(counts, out)
+
+
+@export_app.command("safebench")
+def export_safebench_command(
+    release: ReleaseArgument,
+    out: OutOption,
+    split: SplitOption = "test",
+    dataset: Annotated[
+        str, typer.Option(help="The `dataset` column and image name part.")
+    ] = "ForbidQI",
+) -> None:
+    """Export SafeBench's layout (FigStep's data/): OUT/question/safebench.csv, SafeBench-Tiny.csv,
+    the FigStep-Pro templates, and OUT/images/SafeBench/query_<dataset>_<category>_<task>_6.png.
+    Needs a release of the safebench taxonomy."""
+    from catalog.exports import ExportError, export_safebench
+
+    try:
+        counts = export_safebench(release, out, split, dataset)
+    except (ExportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    _print_counts(counts, out)
+
+
+def _print_counts(counts: Any, out: Path) -> None:
+    written = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    console.print(f"exported to {out}: {written}", highlight=False)
+
+
 def _print_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     table = Table(*columns)
     for row in rows:

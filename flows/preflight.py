@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from annotation import connect
 from catalog.quality.references import ReferenceError, read_reference
 from flows.review_stage import label_studio_config
+from generators.importers import get_importer
 from generators.providers import make_provider
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import Scenario
@@ -24,15 +27,22 @@ def select_scenarios(config: BuildConfig) -> list[Scenario]:
 
 
 def preflight(config: BuildConfig) -> None:
-    """Raise ConfigError (bad taxonomy or scenario, unreadable release.compare_with),
-    LLMFatalError (e.g. no API key) or ReviewUnavailable (review.mode label-studio with the
-    server down or the token refused)."""
+    """Raise ConfigError (bad taxonomy or scenario, unreadable release.compare_with, an import
+    the build cannot read), LLMFatalError (e.g. no API key) or ReviewUnavailable (review.mode
+    label-studio with the server down or the token refused)."""
     select_scenarios(config)
     for spec in config.release.compare_with:
         try:
             read_reference(spec)
         except ReferenceError as exc:
             raise ConfigError(f"release.compare_with: {exc}") from None
+    source = config.questions_from
+    if source is not None:
+        get_importer(source, config.taxonomy)
+        for option in ("path", "tiny_ids", "figstep_pro_templates"):
+            named = getattr(source, option)
+            if named is not None and not Path(named).expanduser().exists():
+                raise ConfigError(f"questions_from.{option}: not found: {named}")
     make_provider(config.llm)
     if config.review.mode == "label-studio":
         connect(label_studio_config(config))

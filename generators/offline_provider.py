@@ -16,6 +16,7 @@ import yaml
 
 from generators.llm_types import ChatRequest, ChatResult, ResultCallback
 from generators.offline_derive import OfflineDeriveError, compose_derived
+from generators.offline_fill import HEURISTIC_VERSION, compose_fill, with_article
 from generators.offline_grounded import compose_grounded, load_grounded_bank
 from schemas.records import normalize_text
 
@@ -25,10 +26,6 @@ BANK_PATH = Path(__file__).with_name("offline_bank.yaml")
 @cache
 def load_bank() -> dict[str, Any]:
     return yaml.safe_load(BANK_PATH.read_text(encoding="utf-8"))
-
-
-def with_article(noun: str) -> str:
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def _candidates(slug: str, seed: int) -> list[tuple[str, dict[str, str]]]:
@@ -61,12 +58,16 @@ def compose_questions(slug: str, n: int, avoid: list[str], seed: int) -> list[st
 
 
 def compose_extraction(slug: str, kind: str, question: str, seed: int) -> dict[str, str]:
-    """The key-phrase record for a question the bank composed (best effort for any other)."""
+    """The key-phrase record for a question the bank composed; for any other question (one
+    of a scenario the bank lacks, or naming none of its phrases) the offline heuristic's."""
     bank = load_bank()
-    entry = bank["scenarios"][slug]
+    entry = bank["scenarios"].get(slug)
     lowered = question.casefold()
-    matches = [p for p in entry["phrases"] if p.casefold() in lowered]
-    phrase = max(matches, key=len) if matches else ""
+    matches = [p for p in entry["phrases"] if p.casefold() in lowered] if entry else []
+    if not matches:
+        context = {"kind": kind, "question": question, "given": {}}
+        return compose_fill(context, bank["rephrasings"])
+    phrase = max(matches, key=len)
     frame = next(
         (
             f
@@ -82,9 +83,7 @@ def compose_extraction(slug: str, kind: str, question: str, seed: int) -> dict[s
         "phrase_type": ptype,
         "a_type": with_article(ptype),
         "question": question,
-        "question_with_placeholder": question.replace(phrase, f"this {ptype}")
-        if phrase
-        else question,
+        "question_with_placeholder": question.replace(phrase, f"this {ptype}"),
     }
     fields["instruction"] = wording[kind]["instruction"].format(**fields)
     return {
@@ -93,7 +92,7 @@ def compose_extraction(slug: str, kind: str, question: str, seed: int) -> dict[s
         "phrase_type": ptype,
         "rephrased_question": wording["rephrased_question"].format(**fields),
         "rephrased_question_sd": wording["rephrased_question_sd"].format(**fields),
-        "figstep_statement": frame["statement"].format(phrase=phrase) if phrase else "",
+        "figstep_statement": frame["statement"].format(phrase=phrase),
     }
 
 
@@ -113,6 +112,7 @@ class OfflineProvider:
             "seed": self.seed,
             "bank_version": str(load_bank()["version"]),
             "grounded_bank_version": str(load_grounded_bank()["version"]),
+            "heuristic_version": HEURISTIC_VERSION,
         }
 
     def complete_many(
@@ -129,6 +129,11 @@ class OfflineProvider:
         ctx = request.context.get("repair_of", request.context)
         stage = ctx.get("stage", request.stage)
         if stage == "questions":
+            if ctx["scenario"] not in load_bank()["scenarios"]:
+                return ChatResult(
+                    error=f"the offline bank has no questions for scenario {ctx['scenario']!r}: "
+                    "import questions (questions_from) or use an LLM (llm.provider: openai)"
+                )
             payload: dict[str, Any] = {
                 "questions": compose_questions(
                     ctx["scenario"], ctx["n"], ctx.get("avoid", []), self.seed
@@ -136,6 +141,8 @@ class OfflineProvider:
             }
         elif stage == "extraction":
             payload = compose_extraction(ctx["scenario"], ctx["kind"], ctx["question"], self.seed)
+        elif stage == "fill":
+            payload = compose_fill(ctx, load_bank()["rephrasings"])
         elif stage == "grounded_questions":
             payload = compose_grounded(ctx, self.seed)
         elif stage == "derive":

@@ -88,6 +88,54 @@ class CollectionConfig(StrictModel):
         return self
 
 
+class ImportColumns(StrictModel):
+    """Where each field is in a jsonl/csv file: the key or column name. Unset: a column named
+    like the field, when the file has one (a file written with these names needs no mapping)."""
+
+    id: str | None = None  # the record's id in its file (default: its 1-based row number)
+    question: str | None = None
+    scenario: str | None = None  # a taxonomy slug, name or id
+    changed_question: str | None = None
+    key_phrase: str | None = None
+    phrase_type: str | None = None
+    rephrased_question: str | None = None
+    rephrased_question_sd: str | None = None
+    figstep_statement: str | None = None
+    figstep_pro_template: str | None = None
+    tiny: str | None = None  # true/false, 1/0, yes/no: membership of the tiny split
+
+
+class QuestionsFromConfig(StrictModel):
+    """Import questions (and whatever key-phrase fields the file has) instead of generating
+    them. The LLM is asked only for the fields the chosen variants need and the file lacks."""
+
+    # A registered importer: mm-safetybench, safebench, jailbreakv, jsonl or csv.
+    format: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    # The file (safebench, jailbreakv, jsonl, csv) or folder (mm-safetybench: the
+    # processed_questions folder of NN-Name.json files). Required; the built-in *-original
+    # configs leave it to the command line (--set questions_from.path=...).
+    path: str | None = None
+    columns: ImportColumns = Field(default_factory=ImportColumns)
+    # jsonl/csv: the scenario (slug, name or id) of every record when the file has no column.
+    scenario: str | None = None
+    # mm-safetybench: the published TinyVersion_ID_List.json (the tiny split).
+    tiny_ids: str | None = None
+    # safebench: the FigStep-Pro templates (benign_sentences_without_harmful_phase.csv), one
+    # per row of SafeBench-Tiny (task_id 1-5 of each category), in that order.
+    figstep_pro_templates: str | None = None
+    # Keep at most this many records per scenario (file order); None: every record.
+    max_per_scenario: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _has_path(self) -> QuestionsFromConfig:
+        if not self.path:
+            raise ValueError(
+                f"path: set the {self.format} file or folder to import "
+                "(e.g. --set questions_from.path=DIR)"
+            )
+        return self
+
+
 class RenderConfig(StrictModel):
     # `reference`: pixel-identical to the originals' renderers wherever they lose no ink, their
     # FigStep-Pro cut rule and prompt wording, RGB images; text moves only where the original
@@ -262,6 +310,8 @@ class BuildConfig(StrictModel):
     # None: every run builds its questions afresh (the same ones, from the LLM cache).
     grow: GrowConfig | None = None
     translate: TranslateConfig = Field(default_factory=TranslateConfig)
+    # Import questions from a published benchmark or your own file instead of generating them.
+    questions_from: QuestionsFromConfig | None = None
 
     @field_validator("variants")
     @classmethod
@@ -303,6 +353,11 @@ class BuildConfig(StrictModel):
                     f"the {name} variant is made per language: set translate.languages "
                     "(e.g. [zh, ar, hi])"
                 )
+        if self.grow is not None and self.questions_from is not None:
+            raise ValueError(
+                "grow asks the LLM for new questions; questions_from imports a fixed set: "
+                "use one of them"
+            )
         return self
 
     def specs(self) -> dict[str, VariantSpec]:

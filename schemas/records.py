@@ -82,7 +82,14 @@ class LLMCall(StrictModel):
     call_id: str  # sha256 of (provider, base_url, model, messages, parameters)
     run_id: str = ""
     stage: Literal[
-        "questions", "extraction", "repair", "judge", "evaluate", "grounded_questions", "derive"
+        "questions",
+        "extraction",
+        "fill",
+        "repair",
+        "judge",
+        "evaluate",
+        "grounded_questions",
+        "derive",
     ]
     scenario: str
     provider: str
@@ -133,6 +140,8 @@ class Extraction(StrictModel):
     # published and flagged); they travel to the samples and the release's `warnings` column.
     warnings: list[str] = Field(default_factory=list)
     original_id: str | None = None
+    # Membership of the tiny split as the imported benchmark publishes it; None: by rule.
+    tiny: bool | None = None
     raw_text: str | None = None
     call_id: str | None = None
 
@@ -209,6 +218,7 @@ class Sample(StrictModel):
     figstep_statement: str = ""
     figstep_pro_template: str = ""
     warnings: list[str] = Field(default_factory=list)
+    tiny: bool | None = None  # the imported benchmark's own tiny split; None: by rule
 
 
 class ReviewDecision(StrictModel):

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from generators.offline_provider import compose_extraction, compose_questions
+from generators.offline_fill import compose_fill
+from generators.offline_provider import compose_extraction, compose_questions, load_bank
 from schemas.taxonomy import builtin_taxonomies, load_taxonomy
 
 
@@ -288,10 +289,26 @@ _SCENARIO = re.compile(r"^Scenario: (.+)$", re.MULTILINE)
 _QUESTION = re.compile(r"^Question: (.+)$", re.MULTILINE)
 _COUNT = re.compile(r"Write (\d+) distinct questions")
 _AVOID = re.compile(r"^\s*- (.+)$", re.MULTILINE)
+_GIVEN = re.compile(r'^- "([a-z_]+)": (".*")$', re.MULTILINE)
+_ASKED = re.compile(r'^- "([a-z_]+)":', re.MULTILINE)
+_FILL = "Produce a JSON object with only these string fields:"
+
+
+def _fill(prompt: str, scenario: Any, question: str) -> Reply:
+    """A fill prompt: the fields it gives (as JSON strings) and the ones it asks for."""
+    fixed, asked = prompt.split(_FILL, 1)
+    context = {
+        "kind": scenario.kind,
+        "question": question,
+        "phrase_types": scenario.phrase_types,
+        "given": {name: json.loads(value) for name, value in _GIVEN.findall(fixed)},
+        "missing": _ASKED.findall(asked),
+    }
+    return json_reply(compose_fill(context, load_bank()["rephrasings"]))
 
 
 def bank_responder(seed: int = 0) -> Responder:
-    """Answers question and extraction prompts as the offline provider would (valid JSON).
+    """Answers question, extraction and fill prompts as the offline provider would (valid JSON).
 
     It reads the rendered prompt, so it checks that what we send carries what a model needs.
     """
@@ -304,6 +321,8 @@ def bank_responder(seed: int = 0) -> Responder:
             return Reply(status=400, content="unknown prompt", error_code="loopback_unknown")
         scenario = scenarios[found.group(1)]
         question = _QUESTION.search(prompt)
+        if question is not None and _FILL in prompt:
+            return _fill(prompt, scenario, question.group(1))
         if question is not None:
             record = compose_extraction(scenario.slug, scenario.kind, question.group(1), seed)
             return json_reply(record)

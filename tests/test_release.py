@@ -20,9 +20,10 @@ from catalog.release import (
     ReleaseExistsError,
     ShardPolicy,
     next_version,
+    tiny_question_ids,
     verify_release,
 )
-from schemas.records import ReleaseRecord, sample_id
+from schemas.records import ReleaseRecord, Sample, sample_id
 
 OUTCOMES = [
     OutcomeCount(stage="sample", outcome="accepted", reason="", count=24),
@@ -118,6 +119,28 @@ def test_tiny_split_has_the_same_questions_in_every_config(
     first = per_config[VARIANTS[0]]
     assert all(questions == first for questions in per_config.values())
     assert len(first) == len(SCENARIOS)  # ceil(10% of 3) = one question per scenario
+
+
+def test_a_published_tiny_list_decides_the_tiny_split() -> None:
+    def sample(question: str, scenario: str, tiny: bool | None) -> Sample:
+        return Sample(
+            sample_id=sample_id(question, "typo"),
+            question_id=question,
+            scenario=scenario,
+            variant="typo",
+            question=question,
+            key_phrase="k",
+            phrase_type="activity",
+            prompt="p",
+            tiny=tiny,
+        )
+
+    listed = [sample(f"a{i}", "fraud", i in (3, 7)) for i in range(10)]
+    by_rule = [sample(f"b{i}", "sex", None) for i in range(10)]
+    chosen = tiny_question_ids(listed + by_rule, 0.1)
+    # The list's questions exactly (not ~10%); unlisted scenarios by the hash rule.
+    assert chosen & {s.question_id for s in listed} == {"a3", "a7"}
+    assert len(chosen & {s.question_id for s in by_rule}) == 1
 
 
 def test_manifest_checksums_verify_and_catch_tampering(
