@@ -47,7 +47,12 @@ def _verdict_rows(judge: str) -> str:
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Move legacy verdict columns of eval_results into eval_verdicts (created from its model
-    before this runs), then drop them."""
+    before this runs), then drop them; give rows from before the paired statistics their
+    defaults (no question id, label unsafe, config = variant)."""
+    con.execute(
+        "UPDATE eval_results SET question_id = coalesce(question_id, ''), label = 'unsafe', "
+        "config = coalesce(config, variant) WHERE label IS NULL"
+    )
     legacy = _columns(con, "eval_results") & set(_LEGACY_COLUMNS)
     if not legacy:
         return

@@ -38,7 +38,7 @@ ArtifactsOption = Annotated[
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     console.print("[red]error:[/red] ", end="")
-    console.print(message, highlight=False, markup=False)
+    console.print(message, highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
