@@ -339,7 +339,7 @@ def export_inspect(
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     console.print(
-        f"wrote {written} samples to {out}; run it with: inspect eval {out / 'task.py'} "
+        f"wrote {written} samples to {out}; run it with: cd {out} && inspect eval task.py "
         "--model PROVIDER/MODEL",
         highlight=False,
     )

@@ -18,9 +18,10 @@ from schemas.taxonomy import load_taxonomy
 _SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 TASK_PY = '''"""SafetyForge release {release} ({split} split), exported for inspect_ai.
 
-    inspect eval {folder}/task.py --model PROVIDER/MODEL
-    inspect eval {folder}/task.py --model PROVIDER/MODEL --epochs 5   # 5 attempts, {aggregation}
-    inspect eval {folder}/task.py --model ... -T judge_model=PROVIDER/MODEL   # model judges
+    cd {folder}
+    inspect eval task.py --model PROVIDER/MODEL
+    inspect eval task.py --model PROVIDER/MODEL --epochs 5   # 5 attempts, {aggregation}
+    inspect eval task.py --model ... -T judge_model=PROVIDER/MODEL   # model judges
 
 The score is the {judge} judge's unsafe score (its mean is the attack success rate). Needs the
 safetyforge package (pip install 'safetyforge[inspect]') for the judge.
