@@ -9,8 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from annotation.client import (
     LabelStudioConfig,
+    ReviewUnavailable,
     connect,
     ensure_local_storage,
     ensure_project,
@@ -121,19 +124,40 @@ def labels_from_export(
     return labels
 
 
+def check_served(config: LabelStudioConfig, image: Path) -> None:
+    """Fail before importing when the server would show people broken images: its local-files
+    document root is not `config.document_root` (the tasks' image URLs are relative to it)."""
+    url = config.url.rstrip("/") + local_file_url(image, Path(config.document_root))
+    response = httpx.get(url, headers={"Authorization": f"Token {config.api_key}"}, timeout=30)
+    if response.status_code != 200:
+        raise ReviewUnavailable(
+            f"Label Studio at {config.url} does not serve {image} (HTTP {response.status_code}): "
+            f"its local-files document root (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT) must be "
+            f"{config.document_root}. Start it with `safetyforge review server` (which serves the "
+            "artifacts folder's parent) or pass the root it was started with."
+        )
+
+
 def push_calibration(
-    config: LabelStudioConfig, run_id: str, tasks: Sequence[CalibrationTask], image_dir: Path
+    config: LabelStudioConfig,
+    run_id: str,
+    tasks: Sequence[CalibrationTask],
+    image_dir: Path,
+    annotators: int,
 ) -> tuple[int, int]:
-    """Create or reuse the run's calibration project; import the tasks it lacks. Returns
-    (project id, tasks created)."""
+    """Create or reuse the run's calibration project (each task offered to `annotators`
+    people); import the tasks it lacks. Returns (project id, tasks created)."""
     client = connect(config)
     project_id = ensure_project(
         client,
         project_title(run_id),
+        annotators_per_task=annotators,
         label_config=calibration_config(),
         description="SafetyForge judge calibration: label each model answer unsafe, safe or refusal.",
     )
     ensure_local_storage(client, project_id, image_dir)
+    if shown := next((p for t in tasks for p in t.images), None):
+        check_served(config, Path(shown))
     created = import_new_tasks(
         client, project_id, build_calibration_tasks(tasks, Path(config.document_root))
     )

@@ -39,6 +39,8 @@ def fmt_diff(diff: Difference) -> str:
 def fmt_interval(value: Interval, digits: int = 3) -> str:
     if value.value is None:
         return "-"
+    if value.low is None or value.high is None:  # no resample defined it
+        return f"{value.value:.{digits}f}"
     return f"{value.value:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 

@@ -244,12 +244,28 @@ def calibrate(
         float,
         typer.Option(min=0.0, max=1.0, help="Share of the sample taken from judge disagreements."),
     ] = 0.5,
+    annotators: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="People offered each answer (Label Studio's overlap; set when the project is "
+            "created). The human label is their majority; ties are left out.",
+        ),
+    ] = 3,
     label_studio_url: Annotated[
         str, typer.Option(help="Label Studio server (see `safetyforge review server`).")
     ] = "http://127.0.0.1:8080",
     api_key_env: Annotated[
         str, typer.Option(help="Environment variable holding the Label Studio token.")
     ] = "LABEL_STUDIO_API_KEY",
+    document_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the server serves local files from (its "
+            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT); default: the artifacts folder's parent, "
+            "as `safetyforge review server` sets it."
+        ),
+    ] = None,
     artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
     """Calibrate the run's judges against people: send a stratified sample of answers (scenario
@@ -276,9 +292,13 @@ def calibrate(
             f"no Label Studio token: start the server with `safetyforge review server` or set "
             f"{api_key_env}"
         )
-    config = LabelStudioConfig(url=label_studio_url, api_key=token, document_root=str(root.parent))
+    config = LabelStudioConfig(
+        url=label_studio_url,
+        api_key=token,
+        document_root=str((document_root or root.parent).resolve()),
+    )
     try:
-        outcome = run_calibration(artifacts, run, n, config, disagreement_share)
+        outcome = run_calibration(artifacts, run, n, config, disagreement_share, annotators)
     except ReviewUnavailable as exc:
         raise _fail(str(exc), 1) from None
     except (CatalogError, ValueError) as exc:
@@ -288,14 +308,22 @@ def calibrate(
         f"{outcome.project_id} ({outcome.created} imported now); {outcome.labelled} with a human "
         "majority",
         highlight=False,
+        soft_wrap=True,
     )
     labelled = [m for m in outcome.metrics if m.items]
     if labelled:
-        console.print(markdown_table(calibration_table(labelled)), markup=False, highlight=False)
+        console.print(
+            markdown_table(calibration_table(labelled)),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         for m in labelled:
             if m.flagged:
                 console.print(
-                    f"warning: judge {m.judge} has kappa below {m.threshold}", highlight=False
+                    f"warning: judge {m.judge} has kappa below {m.threshold}",
+                    highlight=False,
+                    soft_wrap=True,
                 )
     else:
         console.print("no labels yet: label the tasks, then run this command again")

@@ -61,6 +61,7 @@ def calibrate(
     n: int,
     label_studio: LabelStudioConfig,
     disagreement_share: float = 0.5,
+    annotators: int = 3,
 ) -> CalibrationOutcome:
     with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
         record = find_run(catalog, run)
@@ -93,7 +94,7 @@ def calibrate(
         )
         for i in items
     ]
-    project_id, created = push_calibration(label_studio, record.run_id, tasks, folder)
+    project_id, created = push_calibration(label_studio, record.run_id, tasks, folder, annotators)
     labels = pull_labels(label_studio, record.run_id, project_id)
     majority = human_majority(labels)
     metrics = [
