@@ -8,6 +8,7 @@ from schemas._base import StrictModel
 
 
 class ExportSpec(StrictModel):
+    name: str  # NAME@VERSION of a local release, ORG/NAME[@REVISION] on the Hub
     release: str
     revision: str | None = None
     split: str

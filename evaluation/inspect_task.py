@@ -113,7 +113,7 @@ def benchmark_task(folder: Path, judge_model: str | None = None) -> Task:
     lines = (folder / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
     samples = [_sample(folder, json.loads(line)) for line in lines if line]
     return Task(
-        dataset=MemoryDataset(samples, name=f"{Path(spec.release).name}-{spec.split}"),
+        dataset=MemoryDataset(samples, name=f"{spec.name}-{spec.split}"),
         solver=generate(),
         scorer=safetyforge_judge(spec.judge.model_dump(), judge_model),
         epochs=Epochs(1, REDUCERS[spec.aggregation]),

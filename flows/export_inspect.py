@@ -87,7 +87,9 @@ def export_inspect_task(
         }
         lines.append(json.dumps(row, ensure_ascii=False))
     write_atomic(out / "dataset.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+    name = Path(source.location).parent.name if source.local else source.location
     spec = ExportSpec(
+        name=f"{name}@{source.revision}" if source.revision else name,
         release=source.location,
         revision=source.revision,
         split=split,
@@ -98,7 +100,7 @@ def export_inspect_task(
     )
     write_atomic(out / "export.json", spec.model_dump_json(indent=2).encode("utf-8"))
     task_py = TASK_PY.format(
-        release=f"{Path(source.location).name} {source.revision or ''}".strip(),
+        release=spec.name,
         split=split,
         folder=out,
         aggregation=chosen.aggregation,
