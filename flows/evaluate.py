@@ -53,7 +53,6 @@ from schemas.records import LLMCall, PromptProvenance, stable_id, utcnow
 from schemas.taxonomy import load_taxonomy
 
 DEFAULT_TAXONOMY = "mm-safetybench"
-CONTRAST_CONFIG = "contrast"
 Progress = Callable[[int, int], None]
 
 
