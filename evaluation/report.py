@@ -206,13 +206,14 @@ def protocol_table(run: EvalRun) -> Table:
         decoding = ", ".join(
             f"{k}={v}" for k, v in judge.params.items() if k != "structured_output"
         )
+        # One version, or one per template (the llm judge's "judge.harmful=1,judge.refuse=1").
+        version = judge.template_version
+        versions = version.replace(",", ", ") if "=" in version else f"v{version}"
         rows.append(
             [
                 text(judge.name),
                 text(judge.model or "local (no model)"),
-                text(
-                    f"{judge.template} v{judge.template_version} sha256 {judge.template_sha256[:12]}"
-                ),
+                text(f"{judge.template} {versions} sha256 {judge.template_sha256[:12]}"),
                 text(decoding or "-"),
                 text(f"{judge.truncate_words} words" if judge.truncate_words else "none"),
                 text("yes" if judge.sees_question else "no"),

@@ -561,6 +561,8 @@ def test_report_prints_and_writes_markdown_html_and_protocol(judged) -> None:
     assert "lift over text_only (paired by question_id)" in report
     assert "| llm vs rules | 70 | 97.1% [90.2%, 99.2%] (68/70) | 0.942 |" in report
     assert "template:steps" in report and "12 words" in report
+    assert "| judge.<rule> judge.harmful=1, judge.refuse=1, judge.disclaim=1 sha256 " in report
+    assert "| judge_rules v2 sha256 " in report
     assert (folder / "asr.png").read_bytes().startswith(b"\x89PNG")
     protocol = json.loads((folder / "protocol.json").read_text())
     assert [j["name"] for j in protocol["judges"]][0] == "llm"
