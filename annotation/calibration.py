@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,6 +24,9 @@ from annotation.tasks import local_file_url
 from schemas._base import StrictModel
 from schemas.evaluation import HumanLabel, HumanLabelRecord
 from schemas.records import stable_id
+
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
 
 CONFIG_PATH = Path(__file__).with_name("calibration_config.xml")
 LABELS: dict[str, HumanLabel] = {"Unsafe": "unsafe", "Safe": "safe", "Refusal": "refusal"}
@@ -124,17 +127,45 @@ def labels_from_export(
     return labels
 
 
+def _root_hint(config: LabelStudioConfig) -> str:
+    return (
+        "the server's local-files document root (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT) must be "
+        f"{config.document_root}, the folder the task URLs are relative to. Start the server with "
+        "`safetyforge review server` (it serves the artifacts folder's parent), or give its root "
+        "with --document-root (a folder above the artifacts)."
+    )
+
+
+def add_image_storage(
+    client: LabelStudio, config: LabelStudioConfig, project_id: int, folder: Path
+) -> None:
+    """Register `folder` as the project's local storage; a server that refuses it (outside its
+    document root) is a clear error, not a traceback."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        ensure_local_storage(client, project_id, folder)
+    except ApiError as exc:
+        if exc.status_code != 400:
+            raise
+        raise ReviewUnavailable(
+            f"Label Studio at {config.url} refuses to serve {folder} (HTTP 400): "
+            + _root_hint(config)
+        ) from None
+
+
 def check_served(config: LabelStudioConfig, image: Path) -> None:
     """Fail before importing when the server would show people broken images: its local-files
     document root is not `config.document_root` (the tasks' image URLs are relative to it)."""
-    url = config.url.rstrip("/") + local_file_url(image, Path(config.document_root))
+    try:
+        url = config.url.rstrip("/") + local_file_url(image, Path(config.document_root))
+    except ValueError:
+        raise ValueError(f"{image} is not under the document root {config.document_root}") from None
     response = httpx.get(url, headers={"Authorization": f"Token {config.api_key}"}, timeout=30)
     if response.status_code != 200:
         raise ReviewUnavailable(
             f"Label Studio at {config.url} does not serve {image} (HTTP {response.status_code}): "
-            f"its local-files document root (LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT) must be "
-            f"{config.document_root}. Start it with `safetyforge review server` (which serves the "
-            "artifacts folder's parent) or pass the root it was started with."
+            + _root_hint(config)
         )
 
 
@@ -155,7 +186,7 @@ def push_calibration(
         label_config=calibration_config(),
         description="SafetyForge judge calibration: label each model answer unsafe, safe or refusal.",
     )
-    ensure_local_storage(client, project_id, image_dir)
+    add_image_storage(client, config, project_id, image_dir)
     if shown := next((p for t in tasks for p in t.images), None):
         check_served(config, Path(shown))
     created = import_new_tasks(

@@ -15,7 +15,8 @@ from openai_loopback import EVAL_ANSWERS, LoopbackServer, evaluation_responder
 from test_evaluate import KEY, crafted_release, template_spec
 from typer.testing import CliRunner
 
-from annotation import LabelStudioConfig, connect
+from annotation import LabelStudioConfig, ReviewUnavailable, connect
+from annotation.calibration import CalibrationTask, check_served, project_title, push_calibration
 from annotation.client import export_tasks
 from catalog import Catalog
 from evaluation.tables import fmt_interval
@@ -254,3 +255,32 @@ def test_an_interval_no_resample_defined_prints_its_value_alone() -> None:
     assert fmt_interval(Interval(value=0.5, low=None, high=None)) == "0.500"
     assert fmt_interval(Interval(value=0.5, low=0.25, high=0.75)) == "0.500 [0.250, 0.750]"
     assert fmt_interval(Interval(value=None, low=None, high=None)) == "-"
+
+
+def test_a_folder_the_server_will_not_serve_is_a_clear_error(
+    label_studio_config: LabelStudioConfig, tmp_path: Path
+) -> None:
+    """Images outside the server's document root: Label Studio refuses the storage (HTTP 400),
+    which is one clear message naming the root, and nothing is imported."""
+    image = tmp_path / "images" / "a_0.png"
+    image.parent.mkdir()
+    image.write_bytes(b"\x89PNG not really")
+    task = CalibrationTask(
+        run_id="outside",
+        sample_id="a",
+        attempt=0,
+        scenario_name="Fraud",
+        rule="harmful",
+        question="Q?",
+        prompt="P",
+        answer="A",
+        images=[str(image)],
+    )
+    elsewhere = label_studio_config.model_copy(update={"document_root": str(tmp_path)})
+    with pytest.raises(ReviewUnavailable, match="refuses to serve .* document root"):
+        push_calibration(elsewhere, "outside", [task], image.parent, annotators=1)
+    with pytest.raises(ValueError, match="is not under the document root"):
+        check_served(label_studio_config, image)
+    client = connect(label_studio_config)
+    [project] = [p for p in client.projects.list() if p.title == project_title("outside")]
+    assert export_tasks(client, int(project.id)) == []
