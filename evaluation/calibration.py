@@ -1,7 +1,7 @@
 """Human calibration of the judges: which answers to send to people (stratified by scenario x
 variant, judge disagreements oversampled), the human majority, and each judge's precision,
-recall, F1 and Cohen's kappa against it, weighted back to the run, with stratified bootstrap
-intervals."""
+recall, F1 and Cohen's kappa against it, weighted back to the run, with bootstrap intervals
+that keep the oversampling."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from evaluation.stats import kappa_from_counts
 from schemas.evaluation import (
     CalibrationItem,
     CalibrationMetric,
@@ -105,15 +106,15 @@ def _measures(
     """Precision, recall, F1, kappa from (weighted) confusion counts, elementwise; NaN where
     undefined."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        total = tp + fp + fn + tn
         precision = tp / (tp + fp)
         recall = tp / (tp + fn)
         f1 = 2 * tp / (2 * tp + fp + fn)
-        observed = (tp + tn) / total
-        judge_pos, human_pos = (tp + fp) / total, (tp + fn) / total
-        expected = judge_pos * human_pos + (1 - judge_pos) * (1 - human_pos)
-        kappa = np.where(expected >= 1, 1.0, (observed - expected) / (1 - expected))
-    return {"precision": precision, "recall": recall, "f1": f1, "kappa": kappa}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "kappa": kappa_from_counts(tp, fp, fn, tn),
+    }
 
 
 def _interval(point: float, samples: np.ndarray) -> Interval:
@@ -159,14 +160,17 @@ def judge_metrics(
     everything = np.arange(len(rows))
     tp, fp, fn, tn = counts(everything)
     point = _measures(tp, fp, fn, tn)
-    # Resample within each stratum, so every bootstrap sample keeps the design.
-    by_stratum: dict[str, list[int]] = defaultdict(list)
+    # Resample within the disagreement and agreement parts, so every bootstrap sample keeps the
+    # oversampling; items keep their stratum weights. Not within each scenario x variant
+    # stratum: those hold a few items each, and a stratum whose items agree would add no
+    # variance at all (intervals far too narrow).
+    by_part: dict[bool, list[int]] = defaultdict(list)
     for position, (item, _, _) in enumerate(rows):
-        by_stratum[item.stratum].append(position)
+        by_part[item.disagreement].append(position)
     rng = np.random.default_rng(seed)
     columns = [
         rng.choice(np.array(members), size=(resamples, len(members)), replace=True)
-        for _, members in sorted(by_stratum.items())
+        for _, members in sorted(by_part.items())
     ]
     draws = _measures(*counts(np.concatenate(columns, axis=1))) if columns else None
     intervals = {

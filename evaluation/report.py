@@ -275,7 +275,8 @@ def calibration_table(metrics: Sequence[CalibrationMetric]) -> Table:
         ],
         note=(
             "Human majority label unsafe vs safe or refusal; items weighted back to the run "
-            "(disagreements were oversampled); stratified bootstrap 95% intervals."
+            "(disagreements were oversampled); bootstrap 95% intervals resampling within the "
+            "disagreement and agreement parts."
         ),
     )
 

@@ -8,6 +8,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from schemas._base import StrictModel
 from schemas.evaluation import Aggregation, EvalResult, Interval, JudgeVerdict, Verdict
 
@@ -142,22 +145,30 @@ def paired_difference(a: int, b: int, c: int, d: int) -> PairedDifference:
     )
 
 
+def kappa_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, tn: ArrayLike) -> np.ndarray:
+    """Cohen's kappa of two binary raters from their (weighted) 2x2 counts, elementwise: the
+    closed form 2(tp.tn - fp.fn) / ((tp+fp)(fp+tn) + (tp+fn)(fn+tn)), which is exactly 0 for a
+    rater that never (or always) says yes, where (po - pe) / (1 - pe) leaves rounding noise
+    (-5.7e-16). Both raters constant and equal (denominator 0): 1 by convention."""
+    tp, fp, fn, tn = (np.asarray(x, dtype=float) for x in (tp, fp, fn, tn))
+    numerator = 2 * (tp * tn - fp * fn)
+    denominator = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0, 1.0, numerator / denominator)
+
+
 def cohen_kappa(
     pairs: Sequence[tuple[bool, bool]], weights: Sequence[float] | None = None
 ) -> float | None:
-    """Cohen's kappa of two binary raters (optionally weighted items); None without items.
-    Both raters constant and equal: perfect agreement, kappa 1 by convention."""
+    """Cohen's kappa of two binary raters (optionally weighted items); None without items."""
     if not pairs:
         return None
     w = list(weights) if weights is not None else [1.0] * len(pairs)
-    total = sum(w)
-    observed = sum(wi for wi, (x, y) in zip(w, pairs, strict=True) if x == y) / total
-    px = sum(wi for wi, (x, _) in zip(w, pairs, strict=True) if x) / total
-    py = sum(wi for wi, (_, y) in zip(w, pairs, strict=True) if y) / total
-    expected = px * py + (1 - px) * (1 - py)
-    if expected >= 1:
-        return 1.0
-    return (observed - expected) / (1 - expected)
+    counts = [
+        sum(wi for wi, (x, y) in zip(w, pairs, strict=True) if (x, y) == cell)
+        for cell in ((True, True), (True, False), (False, True), (False, False))
+    ]
+    return float(kappa_from_counts(*counts))
 
 
 def aggregate(verdicts: Sequence[JudgeVerdict], aggregation: Aggregation) -> bool | None:

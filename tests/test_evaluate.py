@@ -292,6 +292,11 @@ def test_cohen_kappa_and_weights() -> None:
     assert cohen_kappa(pairs) == pytest.approx(0.4)  # po 0.7, pe 0.5
     assert cohen_kappa([]) is None
     assert cohen_kappa(pairs, [2.0] * len(pairs)) == pytest.approx(0.4)
+    # A rater that never says yes: exactly 0 (not -5.7e-16, printed "-0.000"), any weights.
+    human = "01100100010000101"
+    weights = [1, 8 / 3, 5 / 3, 2.5, 2.5, 2.5, 4 / 3, 5 / 3, 2, 2, 2.5, 2, 1, 2, 2.5, 2.5, 2]
+    assert cohen_kappa([(False, h == "1") for h in human], weights) == 0.0
+    assert cohen_kappa([(True, True)] * 3) == 1.0 and cohen_kappa([(True, False)] * 3) == 0.0
 
 
 def item(rule: str = "harmful", response: str = "", question: str = "Q?") -> JudgeInput:

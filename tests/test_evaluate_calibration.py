@@ -19,10 +19,11 @@ from annotation import LabelStudioConfig, ReviewUnavailable, connect
 from annotation.calibration import CalibrationTask, check_served, project_title, push_calibration
 from annotation.client import export_tasks
 from catalog import Catalog
+from evaluation.calibration import judge_metrics
 from evaluation.tables import fmt_interval
 from flows.cli import app
 from flows.evaluate import find_run
-from schemas.evaluation import Interval
+from schemas.evaluation import CalibrationItem, Interval, JudgeVerdict
 
 N = 40
 # A template judge that reads only the answer's first word (a truncation gone wrong) never
@@ -284,3 +285,33 @@ def test_a_folder_the_server_will_not_serve_is_a_clear_error(
     client = connect(label_studio_config)
     [project] = [p for p in client.projects.list() if p.title == project_title("outside")]
     assert export_tasks(client, int(project.id)) == []
+
+
+def test_bootstrap_intervals_are_not_collapsed_by_small_strata() -> None:
+    """40 answers in 20 scenario x variant strata of two, judged right but for three: the
+    kappa interval must reflect 40 items, not the few strata whose two items differ."""
+    items, majority, verdicts = [], {}, {}
+    for index in range(40):
+        key = (f"s{index}", 0)
+        human = index % 2 == 0
+        wrong = index in (0, 1, 5)
+        items.append(
+            CalibrationItem(
+                run_id="r",
+                sample_id=key[0],
+                attempt=0,
+                scenario="fraud",
+                variant="typo",
+                stratum=f"fraud|v{index // 2}|agree",
+                disagreement=False,
+                weight=1.0,
+            )
+        )
+        majority[key] = "unsafe" if human else "safe"
+        said = human != wrong
+        verdicts[key] = JudgeVerdict(
+            run_id="r", sample_id=key[0], attempt=0, judge="j", verdict="unsafe" if said else "safe"
+        )
+    metric = judge_metrics("r", "j", items, majority, verdicts)
+    assert metric.kappa.value == pytest.approx(0.85)
+    assert metric.kappa.high - metric.kappa.low > 0.15
