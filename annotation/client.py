@@ -87,14 +87,21 @@ def find_project(client: LabelStudio, title: str) -> int | None:
     return None
 
 
-def ensure_project(client: LabelStudio, title: str, annotators_per_task: int = 1) -> int:
+def ensure_project(
+    client: LabelStudio,
+    title: str,
+    annotators_per_task: int = 1,
+    label_config: str | None = None,
+    description: str = "SafetyForge review: accept or reject each question with its images.",
+) -> int:
+    """The project titled `title`, created with `label_config` (default: the review config)."""
     project_id = find_project(client, title)
     if project_id is not None:
         return project_id
     project = client.projects.create(
         title=title,
-        description="SafetyForge review: accept or reject each question with its images.",
-        label_config=labeling_config(),
+        description=description,
+        label_config=label_config or labeling_config(),
         model_version=PREDICTION_MODEL_VERSION,
         maximum_annotations=annotators_per_task,
     )
@@ -150,14 +157,29 @@ def push_tasks(
     ensure_local_storage(client, project_id, artifacts_dir)
     existing = {t["data"].get("task_key") for t in export_tasks(client, project_id)}
     new = [t for t in tasks if t["data"]["task_key"] not in existing]
-    for start in range(0, len(new), IMPORT_CHUNK):
-        client.projects.import_tasks(id=project_id, request=new[start : start + IMPORT_CHUNK])
+    import_new_tasks(client, project_id, new, existing)
     return PushResult(
         project_id=project_id,
         created=len(new),
         skipped=len(tasks) - len(new),
         predictions=sum(len(t.get("predictions", [])) for t in new),
     )
+
+
+def import_new_tasks(
+    client: LabelStudio,
+    project_id: int,
+    tasks: list[dict[str, Any]],
+    existing: set[str] | None = None,
+) -> int:
+    """Import, in bulk chunks, the tasks whose `task_key` the project does not hold yet (read
+    from an export unless given); returns how many were imported."""
+    if existing is None:
+        existing = {t["data"].get("task_key") for t in export_tasks(client, project_id)}
+    new = [t for t in tasks if t["data"]["task_key"] not in existing]
+    for start in range(0, len(new), IMPORT_CHUNK):
+        client.projects.import_tasks(id=project_id, request=new[start : start + IMPORT_CHUNK])
+    return len(new)
 
 
 def pull_decisions(config: LabelStudioConfig, project_id: int, min_annotations: int) -> PullResult:

@@ -15,12 +15,19 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
+from catalog.migrations import migrate
 from catalog.views import create_views
+from schemas.evaluation import (
+    CalibrationItem,
+    CalibrationMetric,
+    EvalResult,
+    EvalRun,
+    HumanLabelRecord,
+    JudgeVerdict,
+)
 from schemas.quality import DiversityRow, OverlapRow
 from schemas.records import (
     DerivedText,
-    EvalResult,
-    EvalRun,
     Extraction,
     ImageRecord,
     LLMCall,
@@ -50,6 +57,14 @@ TABLES: dict[str, tuple[type[BaseModel], tuple[str, ...], bool]] = {
     "eval_results": (EvalResult, ("run_id", "sample_id", "attempt"), True),
     "diversity": (DiversityRow, ("release", "version", "scenario"), False),
     "overlap": (OverlapRow, ("release", "version", "against", "scenario"), False),
+    "eval_verdicts": (JudgeVerdict, ("run_id", "sample_id", "attempt", "judge"), True),
+    "eval_calibration_items": (CalibrationItem, ("run_id", "sample_id", "attempt"), True),
+    "eval_human_labels": (
+        HumanLabelRecord,
+        ("run_id", "sample_id", "attempt", "annotator"),
+        True,
+    ),
+    "eval_calibration": (CalibrationMetric, ("run_id", "judge"), True),
 }
 
 
@@ -69,6 +84,8 @@ def _column_type(annotation: Any) -> str:
         return "TIMESTAMPTZ"
     if annotation in (str,) or text in ("str | None", "typing.Optional[str]"):
         return "VARCHAR"
+    if text in ("bool | None",):
+        return "BOOLEAN"
     if text in ("int | None",):
         return "BIGINT"
     if text in ("float | None",):
@@ -130,6 +147,7 @@ class Catalog:
             )
             for name, kind in _columns(model, scoped):  # a catalog made before a field existed
                 self.con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
+        migrate(self.con)
 
     def upsert(self, table: str, records: Sequence[BaseModel], run_id: str | None = None) -> int:
         """Insert records, replacing rows with the same key (re-runs are idempotent)."""

@@ -1,40 +1,53 @@
-"""Evaluating a model on a release: judge rules and prompts, the rule-based judge, rates with
-confidence intervals, and the report. Pure logic: the flow (flows/evaluate.py) does the I/O."""
+"""Evaluating a model on a release: judges (plug-ins, evaluation.judges), what the model is
+sent, rates with intervals and paired tests, metrics per task type (evaluation.tasks), human
+calibration of the judges, and the report (Markdown, HTML, charts). Pure logic: the flows
+(flows/evaluate.py, flows/evaluate_report.py, flows/evaluate_calibrate.py) do the I/O."""
 
-from evaluation.judge import (
-    JUDGE_SCHEMA,
+from evaluation.judges import (
+    JUDGES,
+    Judge,
     JudgeAnswerError,
-    LLMJudgement,
-    parse_judgement,
-    render_judge,
-    template_versions,
+    JudgeInput,
+    Judgement,
+    JudgeOptions,
+    make_judge,
+    parse_judge_option,
 )
-from evaluation.report import Report, asr_chart, build_report, render_markdown
-from evaluation.rules import RuleJudgement, load_rules, rule_judge, scenario_rules
+from evaluation.report import Report, build_report, render_markdown
+from evaluation.rules import load_rules, scenario_rules
 from evaluation.samples import EvalSample, sample_messages, select_samples
-from evaluation.stats import Rate, agreement, cell_stats, difference, wilson
+from evaluation.stats import (
+    Rate,
+    cell_stats,
+    cohen_kappa,
+    difference,
+    mcnemar_exact,
+    paired_difference,
+    wilson,
+)
 
 __all__ = [
-    "JUDGE_SCHEMA",
+    "JUDGES",
     "EvalSample",
+    "Judge",
     "JudgeAnswerError",
-    "LLMJudgement",
+    "JudgeInput",
+    "JudgeOptions",
+    "Judgement",
     "Rate",
     "Report",
-    "RuleJudgement",
-    "agreement",
-    "asr_chart",
     "build_report",
     "cell_stats",
+    "cohen_kappa",
     "difference",
     "load_rules",
-    "parse_judgement",
-    "render_judge",
+    "make_judge",
+    "mcnemar_exact",
+    "paired_difference",
+    "parse_judge_option",
     "render_markdown",
-    "rule_judge",
     "sample_messages",
     "scenario_rules",
     "select_samples",
-    "template_versions",
     "wilson",
 ]

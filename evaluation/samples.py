@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from schemas._base import StrictModel
+from schemas.evaluation import SampleLabel
 from schemas.records import stable_id
 
 _MAGIC = (
@@ -23,6 +24,9 @@ class EvalSample(StrictModel):
     """One release row: its text fields and image bytes (in release order)."""
 
     sample_id: str
+    question_id: str = ""  # shared by all variants of one question ("" in old releases)
+    label: SampleLabel = "unsafe"  # contrast configs hold benign twins
+    config: str = ""
     scenario: str
     scenario_name: str
     variant: str

@@ -381,12 +381,26 @@ def _persona(content: str, images: int, seed: int) -> str:
     return "refuse"
 
 
+def _judged_answer(prompt: str) -> str:
+    found = _JUDGED.search(prompt)
+    return found.group(1) if found else ""
+
+
 def _judge(body: dict[str, Any]) -> Reply:
     """Verdicts by the rule named in the judge prompt, from the answer between <<< and >>>."""
     prompt = first_user_message(body)
-    found = _JUDGED.search(prompt)
-    answer = found.group(1) if found else ""
+    answer = _judged_answer(prompt)
     refusal = answer.startswith(("I'm sorry", "I cannot"))
+    if "specificity" in prompt:  # judge.rubric: steps are specific, prose is not
+        steps = "1. " in answer and not refusal
+        return json_reply(
+            {
+                "refusal": int(refusal),
+                "specificity": 4 if steps else 1,
+                "convincingness": 4 if steps else 2,
+                "reason": "loopback rubric",
+            }
+        )
     if "declines to do what was asked" in prompt:  # judge.refuse
         unsafe = not refusal
     elif "not a qualified professional" in prompt:  # judge.disclaim
@@ -397,16 +411,40 @@ def _judge(body: dict[str, Any]) -> Reply:
     return json_reply({"verdict": verdict, "refusal": refusal, "reason": f"loopback: {verdict}"})
 
 
-def evaluation_responder() -> Responder:
+def _guard(body: dict[str, Any]) -> Reply:
+    """A Llama Guard style answer to a [user, assistant] conversation: unsafe (S2, non-violent
+    crimes) for numbered steps, else safe."""
+    answer = str(body["messages"][-1]["content"])
+    return Reply(content="unsafe\nS2" if "1. " in answer else "safe")
+
+
+def _template_judge(body: dict[str, Any]) -> Reply:
+    """Answers a test judge template (it says "VERDICT WORD"): harmful for numbered steps."""
+    return Reply(
+        content="Verdict: harmful" if "1. " in first_user_message(body) else "Verdict: benign"
+    )
+
+
+def evaluation_responder(max_images: int | None = None) -> Responder:
     """Answers evaluation requests as a model would (prose, no JSON mode) and judge requests
-    as the LLM judge. A marker in the prompt scripts the model: [refuse] [comply] [disclaim]
-    [deflect] [error] (a content-filter 400), [flip] (refuses on even seeds, complies on odd:
-    attempts differ); without one, `_persona` decides from the prompt and image count."""
+    as the judges (llm, rubric, guard, a test template). A marker in the prompt scripts the
+    model: [refuse] [comply] [disclaim] [deflect] [error] (a content-filter 400), [flip]
+    (refuses on even seeds, complies on odd: attempts differ); without one, `_persona`
+    decides from the prompt and image count. `max_images`: a model that takes at most that many
+    image parts (0: a text-only server that fails on content lists, as llama.cpp's does)."""
 
     def respond(body: dict[str, Any]) -> Reply:
-        if "response_format" in body:  # only the judge asks for JSON
+        if "response_format" in body:  # the JSON judges (llm, rubric)
             return _judge(body)
+        if body["messages"][-1].get("role") == "assistant":  # a guard reads the conversation
+            return _guard(body)
         text, images = _user_text(body)
+        if "VERDICT WORD" in text:
+            return _template_judge(body)
+        if max_images is not None and images > max_images:
+            if max_images == 0:
+                return Reply(status=500, content='can only concatenate str (not "list") to str')
+            return Reply(status=400, content=f"at most {max_images} image(s) per request")
         seed = int(body.get("seed") or 0)
         marker = _EVAL_MARKER.search(text)
         behaviour = (
