@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from generators.twins import twin_failures
 from schemas.records import Extraction, ReviewDecision, Sample, normalize_text
 from schemas.variants import VariantSpec
 
@@ -59,6 +60,7 @@ def review_samples(
     specs: Mapping[str, VariantSpec],
     image_errors: Mapping[str, str],
     ocr_errors: Mapping[str, str] | None = None,
+    reject_text_leak: bool = False,
 ) -> list[ReviewDecision]:
     """One decision per sample.
 
@@ -66,13 +68,22 @@ def review_samples(
     their image could not be made (e.g. text too long to fit); `ocr_errors` maps sample ids to a
     failed OCR check. A question whose normalised text repeats an earlier sample's question in
     the same variant is rejected as a duplicate, unless its record is flagged `duplicate` (an
-    imported benchmark's own repeat, kept as published).
+    imported benchmark's own repeat, kept as published). A benign twin (`twin_of`) must also
+    be a benign counterpart of its source (`generators.twins.twin_failures`). With
+    `reject_text_leak`, an image variant's sample whose prompt alone leaks the request
+    (`Sample.text_leak`) is rejected; text-only variants are the leakage control, never rejected
+    for it.
     """
     decisions = []
     seen: dict[tuple[str, str], str] = {}
     for sample in samples:
         extraction = extractions[sample.question_id]
-        reasons = rule_failures(sample, extraction, specs.get(sample.variant))
+        spec = specs.get(sample.variant)
+        reasons = rule_failures(sample, extraction, spec)
+        if extraction.twin_of is not None:
+            reasons += twin_failures(extraction, extractions[extraction.twin_of])
+        if reject_text_leak and sample.text_leak and spec is not None and spec.yields != "none":
+            reasons.append("text_leak: the prompt alone reveals the request")
         if sample.sample_id in image_errors:
             reasons.append(f"image: {image_errors[sample.sample_id]}")
         duplicate_key = (sample.variant, normalize_text(sample.question))

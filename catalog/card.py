@@ -17,7 +17,7 @@ from catalog.outcomes import OutcomeCount
 from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.quality import OverlapRow, QualityReport
-from schemas.records import ImageRecord, Sample
+from schemas.records import CONTRAST_CONFIG, ImageRecord, Sample
 from schemas.taxonomy import load_taxonomy
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
@@ -321,13 +321,16 @@ def render_card(
     outcomes: Sequence[OutcomeCount],
     images: Mapping[str, ImageRecord] | None = None,
     quality: QualityReport | None = None,
+    twins: Sequence[Sample] = (),
 ) -> str:
     """Render README.md for the accepted `samples` of a release (config carries its version).
 
     `images` (the samples' records) lets the card list the sources and licences of collection
     images; without it that section is left out, as is the quality section without `quality`.
+    `twins` (the benign twins' accepted samples) are the `contrast` config: counted apart.
     """
-    configs = list(data_files)
+    configs = [c for c in data_files if c != CONTRAST_CONFIG]
+    twin_counts = Counter(s.variant for s in twins)
     per_cell = Counter((s.scenario, s.variant) for s in samples)
     image_counts: Counter[str] = Counter()
     for sample in samples:
@@ -344,7 +347,9 @@ def render_card(
         }
     )
     metadata = yaml.safe_dump(
-        card_metadata(config, data_files, len(samples)), sort_keys=False, allow_unicode=True
+        card_metadata(config, data_files, len(samples) + len(twins)),
+        sort_keys=False,
+        allow_unicode=True,
     )
     release = config.release
     values = {
@@ -374,5 +379,8 @@ def render_card(
         "quality": quality,
         "overlap_totals": overlap_totals(quality.overlap) if quality else [],
         "scenario_names": scenario_names,
+        "contrast": CONTRAST_CONFIG if twins else None,
+        "twin_counts": twin_counts,
+        "n_twin_questions": len({s.twin_of for s in twins}),
     }
     return _ENV.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**values)

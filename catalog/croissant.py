@@ -19,6 +19,7 @@ import yaml
 from catalog.card import CardContext, SourceRow
 from catalog.outcomes import OutcomeCount
 from schemas.config import BuildConfig
+from schemas.records import CONTRAST_CONFIG
 
 LICENSES = Path(__file__).with_name("licenses.yaml")
 CROISSANT_FILE = "croissant.json"
@@ -206,6 +207,21 @@ def _annotation_protocol(config: BuildConfig) -> list[str]:
         "Automatic rule checks on every sample: the key phrase occurs in the changed question, "
         "the rephrased prompt does not leak it, no duplicate question, the text fits the image.",
     ]
+    if review.leak_check:
+        steps.append(
+            "Text leakage: an LLM judge reads each sample's prompt alone, never its image, and "
+            "says whether the request can be recovered from the text (warning `text_leak`; "
+            "text_only is the control)"
+            + (
+                "; leaking image-variant samples are rejected."
+                if review.reject_text_leak
+                else "; leaking samples are kept and flagged."
+            )
+        )
+    steps.append(
+        "Benign twins (config `contrast`, label benign, linked to their source by question_id): "
+        "rejected when a twin repeats its source or keeps its harmful key phrase."
+    )
     if review.ocr_check:
         steps.append(
             "Tesseract OCR reads every typography image back; a character error rate above "
@@ -262,7 +278,8 @@ def croissant_metadata(
                     "@type": "cr:RecordSet",
                     "@id": set_id,
                     "name": set_id,
-                    "description": f"The {variant} config, {split} split.",
+                    "description": f"The {variant} config, {split} split."
+                    + (" Benign twins of every variant." if variant == CONTRAST_CONFIG else ""),
                     "key": {"@id": f"{set_id}/id"},
                     "field": [_field(set_id, file_set, c) for c in schemas[variant]],
                 }
@@ -275,8 +292,15 @@ def croissant_metadata(
         "name": release.name,
         "description": (
             f"A multimodal safety benchmark ({context.taxonomy_title}) built with SafetyForge: "
-            f"{n_samples} samples in {len(data_files)} image-variant configs. Red-teaming data: "
-            "questions and images that request harmful content, never answers."
+            f"{n_samples} samples in {len(data_files)} configs: one per image variant"
+            + (
+                f", and `{CONTRAST_CONFIG}`, the benign twins of the questions (label benign, "
+                "same question_id) for measuring over-refusal"
+                if CONTRAST_CONFIG in data_files
+                else ""
+            )
+            + ". Red-teaming data: questions and images that request harmful content, never "
+            "answers."
         ),
         "version": release.version,
         "datePublished": datetime.now(UTC).date().isoformat(),
@@ -300,6 +324,7 @@ def croissant_metadata(
         if review.mode == "label-studio"
         else "0 human annotations (automatic checks)",
         "rai:machineAnnotationTools": ["SafetyForge rule checks"]
+        + (["LLM text-leakage judge"] if review.leak_check else [])
         + (["tesseract OCR"] if review.ocr_check else []),
         "rai:dataAnnotationAnalysis": _annotation_analysis(outcomes),
         "rai:dataUseCases": [

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from catalog.release import row_content_sha256
 from catalog.store import Catalog, CatalogError
 from schemas._base import StrictModel
-from schemas.records import ImageRecord, Sample
+from schemas.records import CONTRAST_CONFIG, ImageRecord, Sample
 
 
 class ReleaseRow(StrictModel):
@@ -55,7 +55,8 @@ def sample_rows(samples: Iterable[Sample], images: Mapping[str, ImageRecord]) ->
         ReleaseRow(
             sample_id=s.sample_id,
             scenario=s.scenario,
-            variant=s.variant,
+            # A benign twin's row is in the `contrast` config: its own cell.
+            variant=s.variant if s.twin_of is None else f"{CONTRAST_CONFIG}/{s.variant}",
             content_sha256=row_content_sha256(s, images),
         )
         for s in samples

@@ -15,7 +15,8 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
-from catalog.release import LIST_COLUMNS, SPLITS, TEXT_COLUMNS, verify_release
+from catalog.release import LABEL_COLUMN, LIST_COLUMNS, SPLITS, TEXT_COLUMNS, verify_release
+from schemas.records import CONTRAST_CONFIG
 
 
 def _save(cell: dict[str, Any], folder: Path, stem: str, out_dir: Path) -> str:
@@ -40,6 +41,8 @@ def export_jsonl(release_dir: Path, out_dir: Path, split: str = "test") -> dict[
                 for batch in pq.ParquetFile(shard).iter_batches(batch_size=64):
                     for row in batch.to_pylist():
                         key = f"{row['scenario']}/{row['variant']}"
+                        if row.get(LABEL_COLUMN) == "benign":  # the `contrast` config
+                            key = f"{CONTRAST_CONFIG}/{key}"
                         folder = out_dir / key
                         if key not in handles:
                             (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -47,6 +50,7 @@ def export_jsonl(release_dir: Path, out_dir: Path, split: str = "test") -> dict[
                                 (folder / "samples.jsonl").open("w", encoding="utf-8")
                             )
                         line = {c: row[c] for c in TEXT_COLUMNS + LIST_COLUMNS}
+                        line[LABEL_COLUMN] = row.get(LABEL_COLUMN) or "unsafe"
                         if row.get("image") is not None:
                             line["image"] = _save(
                                 row["image"], folder / "images", row["id"], out_dir

@@ -98,7 +98,8 @@ def _sample(
     return {
         "id": row["id"],
         "s": row["scenario"],
-        "v": row["variant"],
+        # A benign twin (the `contrast` config) sits beside its source's variants, marked.
+        "v": row["variant"] if row.get("label") != "benign" else f"{row['variant']} (benign twin)",
         "q": row["question"],
         "k": row["key_phrase"],
         "p": row["prompt"],

@@ -13,6 +13,7 @@ from typing import Literal
 from catalog.card import Changelog, ChangeRow, card_context
 from catalog.diff import DiffCell, ReleaseRow, diff_releases, release_rows, sample_rows
 from catalog.outcomes import OutcomeCount, review_outcomes
+from catalog.quality.contrast import leakage_rows, twin_rows
 from catalog.quality.questions import sample_questions
 from catalog.quality.report import quality_report, record_quality
 from catalog.release import (
@@ -170,6 +171,15 @@ def publish_run(
         ),
         threshold=config.llm.near_duplicate_threshold,
         references=config.release.compare_with,
+    )
+    chosen_variants = [spec.name for spec in config.chosen_specs()]
+    quality = quality.model_copy(
+        update={
+            "leakage": leakage_rows(
+                samples, catalog.run_records("reviews", run_id, ReviewDecision), chosen_variants
+            ),
+            "twins": twin_rows(samples, accepted, names),
+        }
     )
     record = write_release(
         samples=accepted,

@@ -33,7 +33,7 @@ from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
 from schemas.quality import QualityReport
-from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
+from schemas.records import CONTRAST_CONFIG, ImageRecord, ReleaseRecord, Sample, stable_id
 from schemas.variants import VariantSpec
 
 SPLITS = ("test", "tiny")
@@ -61,6 +61,9 @@ TEXT_COLUMNS = (
 )
 # Rules a published record fails (imported records are kept as published and flagged).
 LIST_COLUMNS = ("warnings",)
+# "unsafe" in the variant configs, "benign" in `contrast` (the twins, under their source's
+# question_id): what evaluation's over-refusal task reads.
+LABEL_COLUMN = "label"
 # Extra columns of collection configs (`natural`): where the existing image comes from.
 COLLECTION_COLUMNS = ("source_image_id", "source", "license")
 Bump = Literal["major", "minor", "patch"]
@@ -117,6 +120,10 @@ def image_column(spec: VariantSpec) -> str | None:
     return {"none": None, "one": "image", "many": "images"}[spec.yields]
 
 
+def sample_label(sample: Sample) -> str:
+    return "unsafe" if sample.twin_of is None else "benign"
+
+
 def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict[str, str]:
     """Source, licence and original id of a collection sample's image (from its ImageRecord)."""
     params = images[sample.image_ids[0]].params
@@ -127,10 +134,9 @@ def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict
     }
 
 
-def _features(spec: VariantSpec) -> dict[str, Any]:
-    features: dict[str, Any] = {name: _TEXT for name in text_columns(spec)}
+def _features(columns: Sequence[str], column: str | None) -> dict[str, Any]:
+    features: dict[str, Any] = {name: _TEXT for name in (*columns, LABEL_COLUMN)}
     features |= {name: _TEXT_LIST for name in LIST_COLUMNS}
-    column = image_column(spec)
     if column == "images":
         features["images"] = {"_type": "List", "feature": _IMAGE}
     elif column == "image":
@@ -138,17 +144,26 @@ def _features(spec: VariantSpec) -> dict[str, Any]:
     return features
 
 
-def arrow_schema(spec: VariantSpec) -> pa.Schema:
+def _schema(columns: Sequence[str], column: str | None) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    fields = [pa.field(name, pa.string()) for name in text_columns(spec)]
+    fields = [pa.field(name, pa.string()) for name in (*columns, LABEL_COLUMN)]
     fields += [pa.field(name, pa.list_(pa.string())) for name in LIST_COLUMNS]
-    column = image_column(spec)
     if column == "images":
         fields.append(pa.field("images", pa.list_(image)))
     elif column == "image":
         fields.append(pa.field("image", image))
-    meta = {"huggingface": json.dumps({"info": {"features": _features(spec)}})}
+    meta = {"huggingface": json.dumps({"info": {"features": _features(columns, column)}})}
     return pa.schema(fields, metadata=meta)
+
+
+def arrow_schema(spec: VariantSpec) -> pa.Schema:
+    return _schema(text_columns(spec), image_column(spec))
+
+
+def contrast_schema() -> pa.Schema:
+    """The `contrast` config: twins of every variant in one table, images as a list (empty for
+    text-only rows, one for single-image variants, the fragments in order for the others)."""
+    return _schema(TEXT_COLUMNS, "images")
 
 
 def _row(
@@ -157,11 +172,14 @@ def _row(
     scenario_names: Mapping[str, str],
     images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
+    column: str | None,
 ) -> tuple[dict[str, Any], int]:
-    """One parquet row and its approximate size in bytes."""
+    """One parquet row (images in `column`) and its approximate size in bytes. A twin's row
+    carries its source's question id: that is how evaluation pairs them."""
     row: dict[str, Any] = {
         "id": sample.sample_id,
-        "question_id": sample.question_id,
+        "question_id": sample.twin_of or sample.question_id,
+        LABEL_COLUMN: sample_label(sample),
         "original_id": sample.original_id or "",
         "scenario": sample.scenario,
         "scenario_name": scenario_names.get(sample.scenario, sample.scenario),
@@ -178,7 +196,6 @@ def _row(
     if spec.question_source == "collection":
         row |= collection_fields(sample, images)
     cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]
-    column = image_column(spec)
     if column == "images":
         row["images"] = cells
     elif column == "image":
@@ -212,6 +229,8 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
     # A published tiny list decides the splits; hashed only when set, so older rows keep theirs.
     if sample.tiny is not None:
         item.append(sample.tiny)
+    if sample.twin_of is not None:
+        item.append({"twin_of": sample.twin_of})
     if sample.image_ids and images[sample.image_ids[0]].kind == "collection":
         item.append(collection_fields(sample, images))  # a new licence is a new row
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
@@ -345,12 +364,16 @@ def write_release(
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
     try:
-        ordered = sorted(samples, key=lambda s: (s.variant, s.scenario, s.sample_id))
-        fingerprint = content_fingerprint(ordered, images)
+        everything = sorted(samples, key=lambda s: (s.variant, s.scenario, s.sample_id))
+        fingerprint = content_fingerprint(everything, images)
+        # Benign twins go to the `contrast` config; everything else counts only the benchmark.
+        ordered = [s for s in everything if s.twin_of is None]
+        twins = [s for s in everything if s.twin_of is not None]
         # `datasets` caches a local folder by its basename (the version), config name and card
         # metadata, not by content: a content tag in the shard names keeps two releases of the
         # same name and version (in other folders) from reading each other's cached rows.
         tag = fingerprint[:12]
+        # A twin is in the tiny split with its source.
         tiny = tiny_question_ids(ordered, resolved.release.tiny_fraction)
         counts: Counter[str] = Counter()
         rows_per_file: dict[str, int] = {}
@@ -358,24 +381,37 @@ def write_release(
         specs = resolved.specs()
         chosen = [spec.name for spec in resolved.chosen_specs()]  # per-language ones expanded
         variants = [v for v in chosen if any(s.variant == v for s in ordered)]
-        for variant in variants:
-            spec = specs[variant]
-            schema = arrow_schema(spec)
-            folder = staging / "data" / variant
+        tables = [
+            (
+                v,
+                arrow_schema(specs[v]),
+                image_column(specs[v]),
+                [s for s in ordered if s.variant == v],
+            )
+            for v in variants
+        ]
+        if twins:
+            order = {v: i for i, v in enumerate(chosen)}
+            twins.sort(key=lambda s: (order.get(s.variant, len(order)), s.scenario, s.sample_id))
+            tables.append((CONTRAST_CONFIG, contrast_schema(), "images", twins))
+        for config_name, schema, column, rows_of in tables:
+            folder = staging / "data" / config_name
             writers = {
                 split: _ShardedWriter(folder, split, schema, policy, tag) for split in SPLITS
             }
-            for sample in (s for s in ordered if s.variant == variant):
-                row, size = _row(sample, spec, scenario_names, images, artifacts_dir)
+            for sample in rows_of:
+                row, size = _row(
+                    sample, specs[sample.variant], scenario_names, images, artifacts_dir, column
+                )
                 writers["test"].add(row, size)
-                if sample.question_id in tiny:
+                if (sample.twin_of or sample.question_id) in tiny:
                     writers["tiny"].add(row, size)
-            data_files[variant] = {}
+            data_files[config_name] = {}
             for split, writer in writers.items():
                 for file_name, rows in writer.close().items():
-                    rows_per_file[f"data/{variant}/{file_name}"] = rows
-                    counts[f"{variant}/{split}"] += rows
-                data_files[variant][split] = f"data/{variant}/{split}-{tag}-*.parquet"
+                    rows_per_file[f"data/{config_name}/{file_name}"] = rows
+                    counts[f"{config_name}/{split}"] += rows
+                data_files[config_name][split] = f"data/{config_name}/{split}-{tag}-*.parquet"
         for variant in variants:
             first = min((s for s in ordered if s.variant == variant), key=lambda s: s.sample_id)
             if first.image_ids:
@@ -399,16 +435,18 @@ def write_release(
             outcomes=outcomes,
             images=images,
             quality=quality,
+            twins=twins,
         )
         (staging / "README.md").write_text(card, encoding="utf-8")
         croissant = croissant_metadata(
             config=resolved,
-            schemas={v: arrow_schema(specs[v]) for v in variants},
+            schemas={v: arrow_schema(specs[v]) for v in variants}
+            | ({CONTRAST_CONFIG: contrast_schema()} if twins else {}),
             data_files=data_files,
             context=card_context,
             outcomes=outcomes,
             sources=source_rows(ordered, images),
-            n_samples=len(ordered),
+            n_samples=len(everything),
             citation=citation(resolved, card_context.run_id),
         )
         (staging / CROISSANT_FILE).write_text(json.dumps(croissant, indent=2), encoding="utf-8")
@@ -438,7 +476,7 @@ def write_release(
         run_id=run_id,
         counts=dict(counts),
         manifest_sha256=sha256_file(final / MANIFEST),
-        sample_ids=[s.sample_id for s in ordered],
+        sample_ids=[s.sample_id for s in everything],
     )
 
 

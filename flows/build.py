@@ -37,10 +37,12 @@ from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from flows.variant_images import ImageStageResult, make_variant_images, progress_bar
 from generators.extraction import ExtractionResult, extract_key_phrases
+from generators.leakage import LeakResult, apply_leakage, judge_leakage
 from generators.llm_cache import ResponseCache
 from generators.llm_summary import summarize_llm
 from generators.providers import make_provider
 from generators.questions import EarlierQuestions, QuestionsResult, generate_questions
+from generators.twins import twin_extractions
 from schemas.config import AUTO_VERSION, BuildConfig
 from schemas.records import (
     Extraction,
@@ -127,6 +129,21 @@ def extraction_stage(
         )
 
 
+@task(name="text_leakage", **STAGE)
+def leakage_stage(
+    config: BuildConfig, samples: list[Sample], artifacts: Path, run_id: str
+) -> LeakResult:
+    """The leakage judge on every sample's prompt alone (benign twins excepted)."""
+    provider = paced(make_provider(config.llm), config.llm)
+    cache = ResponseCache(artifacts / "cache" / "llm")
+    judged = sum(s.twin_of is None for s in samples)
+    with progress_bar() as progress:
+        bar = progress.add_task(f"Text leakage ({provider.model})", total=judged)
+        return judge_leakage(
+            provider, cache, samples, run_id, progress=lambda n: progress.advance(bar, n)
+        )
+
+
 @task(name="auto_review", **STAGE)
 def review_stage(
     samples: list[Sample],
@@ -134,9 +151,15 @@ def review_stage(
     image_errors: dict[str, str],
     ocr_errors: dict[str, str],
     specs: dict[str, VariantSpec],
+    reject_text_leak: bool = False,
 ) -> list[ReviewDecision]:
     return review_samples(
-        samples, {e.question_id: e for e in extractions}, specs, image_errors, ocr_errors
+        samples,
+        {e.question_id: e for e in extractions},
+        specs,
+        image_errors,
+        ocr_errors,
+        reject_text_leak=reject_text_leak,
     )
 
 
@@ -264,7 +287,16 @@ def _summary(
     for d in decisions:
         if d.decision == "reject":
             rejections[f"sample: {d.reason}"] += 1
-    counts = Counter((s.scenario, s.variant) for s in samples if s.status == "accepted")
+    counts = Counter(
+        (s.scenario, s.variant) for s in samples if s.status == "accepted" and s.twin_of is None
+    )
+    twins = [s for s in samples if s.twin_of is not None]
+    leakage: dict[str, dict[str, int]] = {}
+    for s in samples:
+        if s.text_leak is not None:
+            cell = leakage.setdefault(s.variant, {"judged": 0, "leaked": 0})
+            cell["judged"] += 1
+            cell["leaked"] += s.text_leak
     new_questions = sum(q.status == "accepted" for q in questions.questions)
     # Annotators decided something since the previous run (counted over the whole project).
     decided = review is not None and review.decisions != (
@@ -280,6 +312,12 @@ def _summary(
         "samples_accepted": sum(s.status == "accepted" for s in samples),
         "samples_rejected": sum(s.status == "rejected" for s in samples),
         "samples_pending": sum(s.status == "pending" for s in samples),
+        # Benign twins (the `contrast` config): questions with one, and their samples' standing.
+        "twin_questions": len({s.twin_of for s in twins}),
+        "twin_samples_accepted": sum(s.status == "accepted" for s in twins),
+        "twin_samples_rejected": sum(s.status == "rejected" for s in twins),
+        # Per variant: samples the leakage judge read, and those whose prompt alone leaks.
+        "text_leakage": leakage,
         "shortfall": questions.shortfall,
         "llm_requests": llm.requests,
         "llm_cache_hits": llm.cache_hits,
@@ -426,8 +464,11 @@ def _human_review(
     with Catalog(catalog_path) as catalog:
         catalog.upsert("images", list(images.images.values()))
         catalog.replace_run_rows("samples", run_id, outcome.samples)
+        # Twins' records follow from their sources' (generators.twins): not stored.
         catalog.replace_run_rows(
-            "extractions", run_id, [corrected.get(e.question_id, e) for e in extractions]
+            "extractions",
+            run_id,
+            [corrected.get(e.question_id, e) for e in extractions if e.twin_of is None],
         )
     return outcome
 
@@ -467,7 +508,9 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
         )
 
+    # Benign twins go through the same variants as their sources (the `contrast` config).
     accepted = [e for e in extractions if e.status == "accepted"]
+    accepted += twin_extractions(accepted)
     skipped = [s.name for s in specs if s.needs_image_model and not cfg.image_model.path]
     if skipped:
         console.print(
@@ -495,6 +538,12 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     }
     samples += grounded.samples
     images.images.update(grounded.images)
+    if cfg.review.leak_check:
+        leakage = leakage_stage(cfg, samples, artifacts, run_id)
+        apply_leakage(samples, leakage.verdicts)
+        with Catalog(catalog_path) as catalog:
+            catalog.upsert("llm_calls", leakage.calls)
+        all_calls += leakage.calls
     ocr_errors = (
         ocr_stage(
             cfg,
@@ -509,7 +558,12 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         else {}
     )
     decisions = review_stage(
-        samples, accepted + grounded.extractions, image_errors, ocr_errors, cfg.specs()
+        samples,
+        accepted + grounded.extractions,
+        image_errors,
+        ocr_errors,
+        cfg.specs(),
+        cfg.review.reject_text_leak,
     )
     _apply_decisions(samples, decisions)
     with Catalog(catalog_path) as catalog:
@@ -524,7 +578,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             run_id,
             samples,
             images,
-            extractions + grounded.extractions,
+            extractions + [e for e in accepted if e.twin_of] + grounded.extractions,
             decisions,
             scenarios,
             catalog_path,

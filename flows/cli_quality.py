@@ -243,7 +243,7 @@ def _catalog_facts(artifacts: Path, run_id: str, with_rejected: bool) -> tuple[A
     """The decision per sample of the run, and (asked for) its rejected samples with images."""
     from catalog import Catalog
     from catalog.gallery import ExtraSample, ReviewNote
-    from catalog.release import TEXT_COLUMNS
+    from catalog.release import LABEL_COLUMN, TEXT_COLUMNS, sample_label
     from schemas.images import image_bytes
     from schemas.records import Sample
 
@@ -267,6 +267,8 @@ def _catalog_facts(artifacts: Path, run_id: str, with_rejected: bool) -> tuple[A
     for sample in rejected:
         row = {c: getattr(sample, c, "") or "" for c in TEXT_COLUMNS} | {
             "id": sample.sample_id,
+            "question_id": sample.twin_of or sample.question_id,
+            LABEL_COLUMN: sample_label(sample),
             "warnings": sample.warnings,
         }
         try:

@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import Progress, ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
+from generators.twins import TWIN_FIELDS, twin_answer
 from generators.validation import EXTRACTION_FIELDS, parse_json_object, validate_extraction
 from schemas.prompts import render_prompt
 from schemas.records import Extraction, LLMCall, Question, Scenario
 
 EXTRACTION_SCHEMA = {
     "type": "object",
-    "properties": {name: {"type": "string"} for name in EXTRACTION_FIELDS},
-    "required": list(EXTRACTION_FIELDS),
+    "properties": {name: {"type": "string"} for name in EXTRACTION_FIELDS + TWIN_FIELDS},
+    "required": list(EXTRACTION_FIELDS + TWIN_FIELDS),
     "additionalProperties": False,
 }
 
@@ -50,7 +51,8 @@ def extract_key_phrases(
 
     def validate(request: ChatRequest, result: ChatResult) -> dict[str, str]:
         obj = parse_json_object(result.text, result.finish_reason)
-        return validate_extraction(obj, scenarios[request.scenario], request.context["question"])
+        fields = validate_extraction(obj, scenarios[request.scenario], request.context["question"])
+        return fields | twin_answer(obj)
 
     out = ExtractionResult()
     outcomes = ask_validated(provider, cache, requests, validate, run_id, progress)

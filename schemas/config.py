@@ -205,6 +205,12 @@ class ReviewConfig(StrictModel):
     # annotations, re-render corrected key phrases, publish the human-accepted samples); samples
     # still under review wait for the next run. For scheduled runs (the review-cycle deployment).
     wait: bool = True
+    # An LLM judge reads each sample's prompt without its image and says whether the request can
+    # be recovered from the text alone (warning `text_leak`; the card reports it per variant).
+    leak_check: bool = True
+    # Reject image-variant samples whose prompt leaks (kept with the reason; text_only is the
+    # control and is never rejected for it).
+    reject_text_leak: bool = False
 
 
 AUTO_VERSION = "auto"

@@ -67,11 +67,35 @@ class OverlapRow(StrictModel):
     measured_at: datetime = Field(default_factory=utcnow)
 
 
+class LeakageRow(StrictModel):
+    """The leakage judge on one variant of a build run (every sample it read, published or
+    not): `leaked` prompts reveal the request without the image; `rejected` of them were
+    rejected for it (review.reject_text_leak)."""
+
+    variant: str
+    judged: int
+    leaked: int
+    rejected: int
+
+
+class TwinRow(StrictModel):
+    """Benign twins of one scenario: questions (harmful, published), those with a twin
+    published in `contrast`, and the twins' samples accepted and rejected."""
+
+    scenario: str
+    questions: int
+    twinned: int
+    samples_accepted: int
+    samples_rejected: int
+
+
 class QualityReport(StrictModel):
     """What the card reports about a release's quality (rows for one release version)."""
 
     diversity: list[DiversityRow]
     overlap: list[OverlapRow] = Field(default_factory=list)
+    leakage: list[LeakageRow] = Field(default_factory=list)
+    twins: list[TwinRow] = Field(default_factory=list)
     threshold: (
         float  # the near-duplicate rule's similarity threshold (llm.near_duplicate_threshold)
     )

@@ -17,6 +17,8 @@ from pydantic import Field
 from schemas._base import StrictModel
 
 ScenarioKind = Literal["harmful", "should_disclaim"]
+# The release config of benign twins (rows labelled benign, linked to their source by question_id).
+CONTRAST_CONFIG = "contrast"
 Status = Literal["accepted", "rejected"]
 
 
@@ -90,6 +92,7 @@ class LLMCall(StrictModel):
         "evaluate",
         "grounded_questions",
         "derive",
+        "review",
     ]
     scenario: str
     provider: str
@@ -144,6 +147,13 @@ class Extraction(StrictModel):
     tiny: bool | None = None
     raw_text: str | None = None
     call_id: str | None = None
+    # The benign twin the LLM wrote beside the key phrase: the question with the harmful intent
+    # removed (same structure), its own key phrase and FigStep statement ("": none written).
+    benign_question: str = ""
+    benign_key_phrase: str = ""
+    benign_figstep_statement: str = ""
+    # Set on a twin's own record (generators.twins): the question id of its harmful source.
+    twin_of: str | None = None
 
 
 class ImageRecord(StrictModel):
@@ -219,6 +229,12 @@ class Sample(StrictModel):
     figstep_pro_template: str = ""
     warnings: list[str] = Field(default_factory=list)
     tiny: bool | None = None  # the imported benchmark's own tiny split; None: by rule
+    # A benign twin's sample: the question id of its harmful source (released in the `contrast`
+    # config with label benign under that question id).
+    twin_of: str | None = None
+    # The leakage judge's verdict on the prompt alone: True when the request can be recovered
+    # from the text without the image; None when not judged (a twin, or the judge failed).
+    text_leak: bool | None = None
 
 
 class ReviewDecision(StrictModel):

@@ -15,7 +15,7 @@ from PIL import Image
 
 from catalog.release import SPLITS, TEXT_COLUMNS, verify_release
 from schemas.config import BuildConfig
-from schemas.records import Taxonomy
+from schemas.records import CONTRAST_CONFIG, Taxonomy
 from schemas.taxonomy import load_taxonomy
 
 
@@ -64,10 +64,12 @@ def _shards(release_dir: Path, config: str, split: str) -> list[Path]:
 
 
 def read_questions(release_dir: Path, split: str) -> dict[str, QuestionRow]:
-    """Every question of the split (any config), with each config's prompt for it."""
+    """Every question of the split (any variant config; the benign twins of `contrast` have no
+    place in the originals' layouts), with each config's prompt for it."""
     text = [c for c in TEXT_COLUMNS if c not in ("id", "variant", "prompt")]
     questions: dict[str, QuestionRow] = {}
-    for config_dir in sorted(p for p in (release_dir / "data").iterdir() if p.is_dir()):
+    configs = (release_dir / "data").iterdir()
+    for config_dir in sorted(p for p in configs if p.is_dir() and p.name != CONTRAST_CONFIG):
         for shard in _shards(release_dir, config_dir.name, split):
             table = pq.read_table(shard, columns=[*text, "variant", "prompt"])
             for row in table.to_pylist():

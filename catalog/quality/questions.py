@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from catalog.store import Catalog
 from schemas.quality import QuestionText
-from schemas.records import Sample
+from schemas.records import CONTRAST_CONFIG, Sample
 
 
 def _unique(rows: Iterable[tuple[str, str, str]]) -> list[QuestionText]:
@@ -22,12 +22,18 @@ def _unique(rows: Iterable[tuple[str, str, str]]) -> list[QuestionText]:
 
 
 def sample_questions(samples: Iterable[Sample]) -> list[QuestionText]:
-    return _unique((s.question_id, s.scenario, s.question) for s in samples)
+    """The harmful questions (benign twins are the contrast set, not the benchmark's)."""
+    return _unique((s.question_id, s.scenario, s.question) for s in samples if s.twin_of is None)
 
 
 def folder_questions(release_dir: Path) -> list[QuestionText]:
-    """Read from the parquet of every config's test split (three text columns only)."""
-    shards = sorted((release_dir / "data").glob("*/test-*.parquet"))
+    """Read from the parquet of every config's test split (three text columns only); the
+    `contrast` config's benign twins are left out."""
+    shards = sorted(
+        p
+        for p in (release_dir / "data").glob("*/test-*.parquet")
+        if p.parent.name != CONTRAST_CONFIG
+    )
     if not shards:
         raise FileNotFoundError(
             f"{release_dir}: no data/<config>/test-*.parquet (not a release folder)"
@@ -42,7 +48,7 @@ def folder_questions(release_dir: Path) -> list[QuestionText]:
 def catalog_questions(catalog: Catalog, name: str, version: str) -> list[QuestionText]:
     _, rows = catalog.query(
         "SELECT DISTINCT question_id, scenario, question FROM v_release_samples "
-        "WHERE name = ? AND version = ? ORDER BY scenario, question_id",
+        "WHERE name = ? AND version = ? AND twin_of IS NULL ORDER BY scenario, question_id",
         [name, version],
     )
     return _unique(rows)
