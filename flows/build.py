@@ -284,15 +284,17 @@ def _summary(
     for e in extractions:
         if e.status == "rejected" and e.question_id not in kept:
             rejections[f"key phrase: {e.reject_reason}"] += 1
+    twins = [s for s in samples if s.twin_of is not None]
+    twin_ids = {s.sample_id for s in twins}
     for d in decisions:
         if d.decision == "reject":
-            rejections[f"sample: {d.reason}"] += 1
-    counts = Counter(
-        (s.scenario, s.variant) for s in samples if s.status == "accepted" and s.twin_of is None
-    )
-    twins = [s for s in samples if s.twin_of is not None]
+            stage = "twin sample" if d.sample_id in twin_ids else "sample"
+            rejections[f"{stage}: {d.reason}"] += 1
+    # The benchmark's own samples; benign twins are counted apart.
+    bench = [s for s in samples if s.twin_of is None]
+    counts = Counter((s.scenario, s.variant) for s in bench if s.status == "accepted")
     leakage: dict[str, dict[str, int]] = {}
-    for s in samples:
+    for s in bench:
         if s.text_leak is not None:
             cell = leakage.setdefault(s.variant, {"judged": 0, "leaked": 0})
             cell["judged"] += 1
@@ -309,9 +311,9 @@ def _summary(
         "questions_kept": len(line.questions),
         "questions_new": new_questions,
         "key_phrases_accepted": sum(e.status == "accepted" for e in extractions),
-        "samples_accepted": sum(s.status == "accepted" for s in samples),
-        "samples_rejected": sum(s.status == "rejected" for s in samples),
-        "samples_pending": sum(s.status == "pending" for s in samples),
+        "samples_accepted": sum(s.status == "accepted" for s in bench),
+        "samples_rejected": sum(s.status == "rejected" for s in bench),
+        "samples_pending": sum(s.status == "pending" for s in bench),
         # Benign twins (the `contrast` config): questions with one, and their samples' standing.
         "twin_questions": len({s.twin_of for s in twins}),
         "twin_samples_accepted": sum(s.status == "accepted" for s in twins),

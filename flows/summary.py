@@ -71,6 +71,18 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
         f"tokens {summary['tokens_in']} in / {summary['tokens_out']} out; "
         f"images: {summary['images_drawn']} drawn, {summary['images_reused']} reused"
     )
+    if summary.get("twin_questions"):
+        console.print(
+            f"benign twins (config contrast): {summary['twin_questions']} questions, "
+            f"{summary['twin_samples_accepted']} samples accepted, "
+            f"{summary['twin_samples_rejected']} rejected"
+        )
+    if summary.get("text_leakage"):
+        cells = [
+            f"{variant} {cell['leaked']}/{cell['judged']}"
+            for variant, cell in summary["text_leakage"].items()
+        ]
+        console.print(f"text leakage (prompt alone reveals the request): {', '.join(cells)}")
     if "collection_images" in summary:
         console.print(
             f"collection: {summary['collection_images']} images ({summary['collection_imported']} "
