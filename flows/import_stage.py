@@ -18,8 +18,8 @@ from flows.variant_images import progress_bar
 from generators.extraction import ExtractionResult
 from generators.importers import (
     ImportResult,
+    asked_fields,
     fill_missing,
-    missing_fields,
     needed_fields,
     read_import,
 )
@@ -98,11 +98,13 @@ def import_stage(
     artifacts: Path,
     run_id: str,
 ) -> tuple[QuestionsResult, ExtractionResult]:
-    """Imported questions and key-phrase records; the LLM fills only what is missing."""
+    """Imported questions and key-phrase records; the LLM fills only what is missing, and
+    (a real LLM, not the offline provider) writes each question's benign twin."""
     assert config.questions_from is not None
     result = read_import(config.questions_from, load_taxonomy(config.taxonomy), scenarios)
     needed = needed_fields(built_fields(config, specs))
-    todo = sum(1 for e in result.extractions if missing_fields(e, needed))
+    twins = config.llm.provider != "offline"
+    todo = sum(1 for e in result.extractions if asked_fields(e, needed, twins))
     calls = []
     if todo:
         provider = paced(make_provider(config.llm), config.llm)
@@ -116,6 +118,7 @@ def import_stage(
                 needed,
                 run_id,
                 progress=lambda n: progress.advance(bar, n),
+                twins=twins,
             )
         result.extractions, calls = filled.extractions, filled.calls
     print_import(result, scenarios, console)

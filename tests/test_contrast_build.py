@@ -128,3 +128,21 @@ def test_evaluate_reports_over_refusal_on_the_built_twins(built: dict[str, Any])
     )
     assert cells[2] == fmt_rate(wilson(sum(r for (r,) in refusals), len(refusals)))
     assert cells[4] == "8"  # every twin paired with its source in the same variant
+
+
+def test_croissant_describes_the_contrast_config_and_the_validator_reads_it(
+    built: dict[str, Any],
+) -> None:
+    import mlcroissant as mlc
+
+    dataset = mlc.Dataset(jsonld=str(built["release"] / "croissant.json"))
+    assert dataset.metadata.ctx.issues.report() == ""
+    assert "benign twins" in dataset.metadata.description
+    # mlcroissant 1.1 cannot read a list of images per cell (see test_croissant): the contrast
+    # record set is described (validated above) but not read here.
+    contrast = {rs.name: rs for rs in dataset.metadata.record_sets}["contrast/test"]
+    fields = {f.name: f for f in contrast.fields}
+    assert {"label", "question_id"} <= set(fields)
+    assert fields["images"].is_array
+    protocol = " ".join(dataset.metadata.rai.data_annotation_protocol or [])
+    assert "Text leakage" in protocol and "Benign twins" in protocol

@@ -128,7 +128,11 @@ def test_each_component_gets_its_licence_and_human_review_its_protocol() -> None
     assert "Label Studio" in protocol and "majority of 3 annotator(s)" in protocol
     assert "character error rate above 0.15" in protocol
     assert document["rai:annotationsPerItem"] == "3"
-    assert document["rai:machineAnnotationTools"] == ["SafetyForge rule checks", "tesseract OCR"]
+    assert document["rai:machineAnnotationTools"] == [
+        "SafetyForge rule checks",
+        "LLM text-leakage judge",
+        "tesseract OCR",
+    ]
     assert document["url"] == "https://huggingface.co/datasets/org/bench"
     config.image_model.license = "my-licence"
     document = croissant_metadata(

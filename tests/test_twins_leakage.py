@@ -159,3 +159,54 @@ def test_leak_judge_sees_the_prompt_only_through_the_openai_client(
     assert e.rephrased_question in typo_request
     assert e.key_phrase not in typo_request and "image_url" not in typo_request
     assert seen[1]["response_format"]["type"] in ("json_schema", "json_object")
+
+
+def test_import_with_a_real_llm_asks_for_twins_and_flags_nothing_when_only_twins_were_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the openai client: every imported record gets a twin (those that lacked no field
+    in a request of its own), the record's own fields untouched; without `twins`, as before."""
+    from import_fixtures import SAFEBENCH
+    from openai_loopback import bank_responder
+
+    from generators.importers import fill_missing, needed_fields, read_import
+    from schemas.config import QuestionsFromConfig
+    from schemas.taxonomy import load_taxonomy
+
+    tax = load_taxonomy("safebench")
+    records = read_import(
+        QuestionsFromConfig(format="safebench", path=str(SAFEBENCH)), tax, tax.scenarios
+    ).extractions
+    needed = needed_fields(set(SPECS["figstep"].fields))
+    scenarios = {s.slug: s for s in tax.scenarios}
+    with LoopbackServer(bank_responder()) as server:
+        monkeypatch.setenv("SF_TWIN_KEY", server.api_key)
+        llm = LLMConfig(
+            provider="openai", model="m", base_url=server.base_url, api_key_env="SF_TWIN_KEY"
+        )
+        plain = fill_missing(
+            OpenAIProvider(llm), ResponseCache(tmp_path), records, scenarios, needed, "r"
+        )
+        asked_plain = server.request_count()
+        filled = fill_missing(
+            OpenAIProvider(llm),
+            ResponseCache(tmp_path),
+            records,
+            scenarios,
+            needed,
+            "r",
+            twins=True,
+        )
+        assert server.request_count() - asked_plain == len(records)
+    assert all(not e.benign_question for e in plain.extractions)
+    for before, after in zip(plain.extractions, filled.extractions, strict=True):
+        assert after.benign_key_phrase and after.benign_key_phrase in after.benign_question
+        assert after.model_dump(
+            exclude={"benign_question", "benign_key_phrase", "benign_figstep_statement", "call_id"}
+        ) == before.model_dump(
+            exclude={"call_id"}
+            | {"benign_question", "benign_key_phrase", "benign_figstep_statement"}
+        )
+    twins = twin_extractions(filled.extractions)
+    assert len(twins) == len(records)
+    assert all(t.key_phrase in t.figstep_statement for t in twins)

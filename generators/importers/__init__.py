@@ -9,7 +9,7 @@ from generators.importers.base import (
     ImportFailed,
     get_importer,
 )
-from generators.importers.fill import fill_missing, missing_fields, needed_fields
+from generators.importers.fill import asked_fields, fill_missing, missing_fields, needed_fields
 from generators.importers.stage import ImportResult, imported_question_id, read_import
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "ImportResult",
     "ImportedRecord",
     "Importer",
+    "asked_fields",
     "fill_missing",
     "get_importer",
     "imported_question_id",

@@ -18,6 +18,7 @@ from generators.importers.checks import broken_rules
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import Progress, ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
+from generators.twins import TWIN_FIELDS, twin_answer
 from generators.validation import Invalid, is_refusal, parse_json_object
 from schemas.prompts import render_prompt
 from schemas.records import Extraction, LLMCall, Scenario
@@ -43,6 +44,14 @@ def missing_fields(extraction: Extraction, needed: set[str]) -> list[str]:
     if lacking & set(NAMES_PHRASE_TYPE) and not extraction.phrase_type:
         lacking.add("phrase_type")
     return [f for f in ASKABLE if f in lacking]
+
+
+def asked_fields(extraction: Extraction, needed: set[str], twins: bool) -> list[str]:
+    """The missing fields, plus the benign twin's when `twins` and the record has none."""
+    wanted = missing_fields(extraction, needed)
+    if twins and not extraction.benign_question:
+        wanted += list(TWIN_FIELDS)
+    return wanted
 
 
 @dataclass
@@ -93,11 +102,15 @@ def _request(extraction: Extraction, scenario: Scenario, missing: list[str]) -> 
 def validate_fill(
     obj: dict[str, object], given: dict[str, str], missing: Sequence[str], scenario: Scenario
 ) -> dict[str, str]:
-    """The filled fields, whitespace-normalised, or Invalid naming what to fix."""
+    """The filled fields, whitespace-normalised, or Invalid naming what to fix. Twin fields
+    asked for are taken as given (a bad twin is rejected in review, never its source)."""
+    twin = [f for f in missing if f in TWIN_FIELDS]
+    missing = [f for f in missing if f not in TWIN_FIELDS]
     lacking = [f for f in missing if not isinstance(obj.get(f), str) or not str(obj[f]).strip()]
     if lacking:
         raise Invalid("missing_fields", "missing or empty fields: " + ", ".join(lacking))
     filled = {f: " ".join(str(obj[f]).split()) for f in missing}
+    filled |= {f: v for f, v in twin_answer(obj).items() if f in twin}
     if "changed_question" in filled and is_refusal(filled["changed_question"]):
         raise Invalid("refusal", "changed_question is a refusal")
     for rule, detail in broken_rules({**given, **filled}, scenario):
@@ -122,9 +135,12 @@ def fill_missing(
     needed: set[str],
     run_id: str,
     progress: Progress | None = None,
+    twins: bool = False,
 ) -> FillResult:
-    """Every record, with the fields it lacked filled in where the LLM gave usable ones."""
-    todo = [(i, e, missing_fields(e, needed)) for i, e in enumerate(extractions)]
+    """Every record, with the fields it lacked filled in where the LLM gave usable ones.
+    `twins`: also ask for a benign twin where a record has none (a real LLM only: the offline
+    heuristic cannot write one for an arbitrary question)."""
+    todo = [(i, e, asked_fields(e, needed, twins)) for i, e in enumerate(extractions)]
     todo = [(i, e, m) for i, e, m in todo if m]
     requests = [_request(e, scenarios[e.scenario], m) for _, e, m in todo]
 
@@ -140,7 +156,8 @@ def fill_missing(
         # raw_text stays the source's own (GPT-Pred); the fill answer is in the linked call.
         update: dict[str, object] = {"call_id": outcome.calls[-1].call_id}
         if outcome.value is None:
-            update["warnings"] = [*extraction.warnings, f"fill_failed: {outcome.reason}"]
+            if set(missing) - set(TWIN_FIELDS):  # no twin is no flaw of the record itself
+                update["warnings"] = [*extraction.warnings, f"fill_failed: {outcome.reason}"]
         else:
             update |= outcome.value
             if provider.offline:
