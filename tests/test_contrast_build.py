@@ -4,6 +4,7 @@ that release against the loopback model reports over-refusal from the twins."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -144,5 +145,6 @@ def test_croissant_describes_the_contrast_config_and_the_validator_reads_it(
     fields = {f.name: f for f in contrast.fields}
     assert {"label", "question_id"} <= set(fields)
     assert fields["images"].is_array
-    protocol = " ".join(dataset.metadata.rai.data_annotation_protocol or [])
+    document = json.loads((built["release"] / "croissant.json").read_text(encoding="utf-8"))
+    protocol = " ".join(document["rai:dataAnnotationProtocol"])
     assert "Text leakage" in protocol and "Benign twins" in protocol
