@@ -210,3 +210,16 @@ def test_import_with_a_real_llm_asks_for_twins_and_flags_nothing_when_only_twins
     twins = twin_extractions(filled.extractions)
     assert len(twins) == len(records)
     assert all(t.key_phrase in t.figstep_statement for t in twins)
+
+
+def test_every_offline_twin_phrase_fits_figstep_pro() -> None:
+    """A twin goes through every variant its source does: its key phrase must cut into
+    FigStep-Pro fragments under both fidelity rules, like the bank's harmful phrases."""
+    from generators.offline_provider import load_bank
+    from typography.ops.split import RULES, cut_points
+
+    for slug, entry in load_bank()["scenarios"].items():
+        assert len(entry["twin_phrases"]) == len(entry["phrases"]), slug
+        for phrase in entry["twin_phrases"]:
+            for rule, (low, high, letters) in RULES.items():
+                cut_points(list(phrase), rule, low, high, letters)  # raises when it cannot
