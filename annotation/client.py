@@ -145,9 +145,10 @@ def push_tasks(
     scenario_names: Mapping[str, str] | None = None,
     annotators_per_task: int = 1,
 ) -> PushResult:
-    """Create or reuse the project and import the tasks it does not hold yet (by content key)."""
+    """Create or reuse the project and import the tasks it does not hold yet (by content key).
+    Benign twins are not pushed: the review rules alone decide them."""
     client = connect(config)
-    samples = list(samples)
+    samples = [s for s in samples if s.twin_of is None]
     for image_id in {i for sample in samples for i in sample.image_ids}:
         write_own_file(artifacts_dir, images[image_id])  # a packed fragment gets a file to show
     tasks = build_tasks(

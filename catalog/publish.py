@@ -45,6 +45,13 @@ class PublishResult(StrictModel):
     changes: list[DiffCell] = []
 
 
+def with_sources(accepted: list[Sample]) -> list[Sample]:
+    """The accepted samples less the benign twins whose source question has no accepted
+    sample (rejected, or still under human review): a twin is published with its source."""
+    sources = {s.question_id for s in accepted if s.twin_of is None}
+    return [s for s in accepted if s.twin_of is None or s.twin_of in sources]
+
+
 def run_outcomes(catalog: Catalog, run_id: str) -> list[OutcomeCount]:
     return review_outcomes(
         catalog.run_records("questions", run_id, Question),
@@ -124,7 +131,7 @@ def publish_run(
     recorded = catalog.release_versions(name)  # oldest first
     existing = sorted(set(recorded) | set(on_disk), key=version_key)
     samples = catalog.run_records("samples", run_id, Sample)
-    accepted = [s for s in samples if s.status == "accepted"]
+    accepted = with_sources([s for s in samples if s.status == "accepted"])
     if not accepted:
         raise CatalogError(f"run {run_id} has no accepted sample to publish")
     images = catalog.images_by_id(i for s in accepted for i in s.image_ids)

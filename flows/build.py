@@ -228,7 +228,7 @@ def publish_stage(
     """Release the run's accepted samples as recorded in the catalog (the same path as
     `safetyforge publish --run`); identical content under an existing version is a no-op, and
     so is content equal to the newest release when the version is auto."""
-    if not any(s.status == "accepted" for s in samples):
+    if not any(s.status == "accepted" and s.twin_of is None for s in samples):
         return unpublished(config, artifacts, "empty")
     with Catalog(artifacts / "catalog.duckdb") as catalog:
         result = publish_run(catalog, run_id, releases_dir=artifacts / "releases")
@@ -466,11 +466,8 @@ def _human_review(
     with Catalog(catalog_path) as catalog:
         catalog.upsert("images", list(images.images.values()))
         catalog.replace_run_rows("samples", run_id, outcome.samples)
-        # Twins' records follow from their sources' (generators.twins): not stored.
         catalog.replace_run_rows(
-            "extractions",
-            run_id,
-            [corrected.get(e.question_id, e) for e in extractions if e.twin_of is None],
+            "extractions", run_id, [corrected.get(e.question_id, e) for e in extractions]
         )
     return outcome
 
@@ -580,7 +577,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             run_id,
             samples,
             images,
-            extractions + [e for e in accepted if e.twin_of] + grounded.extractions,
+            extractions + grounded.extractions,
             decisions,
             scenarios,
             catalog_path,

@@ -62,9 +62,10 @@ def label_studio_config(config: BuildConfig) -> LabelStudioConfig:
 
 
 def apply_consensus(samples: Sequence[Sample], consensus: Sequence[ReviewDecision]) -> None:
-    """Sample status from the human consensus alone; undecided samples stay pending."""
+    """Sample status from the human consensus alone; undecided samples stay pending. Benign
+    twins are never pushed for review: they keep the review rules' decision."""
     verdict = {d.sample_id: d.decision for d in consensus}
-    for sample in samples:
+    for sample in (s for s in samples if s.twin_of is None):
         decided = verdict.get(sample.sample_id)
         sample.status = {"accept": "accepted", "reject": "rejected"}.get(decided or "", "pending")  # type: ignore[assignment]
 

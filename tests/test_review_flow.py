@@ -148,6 +148,7 @@ def test_unfinished_review_publishes_nothing(prefect_api: None, review_env: dict
     assert not Path(summary["release_path"]).exists()
     with Catalog(artifacts / "catalog.duckdb", read_only=True) as catalog:
         _, statuses = catalog.query(
-            "SELECT DISTINCT status FROM samples WHERE run_id = 'review-flow-pending'"
+            "SELECT DISTINCT status FROM samples WHERE run_id = 'review-flow-pending' "
+            "AND twin_of IS NULL"
         )
     assert statuses == [("pending",)]

@@ -155,10 +155,11 @@ def test_leak_judge_sees_the_prompt_only_through_the_openai_client(
         provider = OpenAIProvider(config)
         result = judge_leakage(provider, ResponseCache(tmp_path), samples, "run")
     assert result.verdicts == {samples[0].sample_id: True, samples[1].sample_id: False}
-    typo_request = json.dumps(seen[1]["messages"])
-    assert e.rephrased_question in typo_request
-    assert e.key_phrase not in typo_request and "image_url" not in typo_request
-    assert seen[1]["response_format"]["type"] in ("json_schema", "json_object")
+    # Requests run concurrently: find the typo sample's by its prompt.
+    [typo] = [b for b in seen if e.rephrased_question in json.dumps(b["messages"])]
+    assert e.key_phrase not in json.dumps(typo["messages"])
+    assert "image_url" not in json.dumps(typo["messages"])
+    assert typo["response_format"]["type"] in ("json_schema", "json_object")
 
 
 def test_import_with_a_real_llm_asks_for_twins_and_flags_nothing_when_only_twins_were_asked(
@@ -223,3 +224,26 @@ def test_every_offline_twin_phrase_fits_figstep_pro() -> None:
         for phrase in entry["twin_phrases"]:
             for rule, (low, high, letters) in RULES.items():
                 cut_points(list(phrase), rule, low, high, letters)  # raises when it cannot
+
+
+def test_humans_review_sources_only_and_a_twin_is_published_with_its_source() -> None:
+    from catalog.publish import with_sources
+    from flows.review_stage import apply_consensus
+
+    kept_source, kept = _twinned()
+    dropped_source, dropped = _twinned(key="forge a visa", benign="renew a visa")
+    assert kept and dropped
+    samples = [
+        make_sample(e, SPECS["typo"], ["img"], "mmsb")
+        for e in (kept_source, kept, dropped_source, dropped)
+    ]
+    for sample in samples:
+        sample.status = "accepted"  # the review rules' decision
+    consensus = [
+        ReviewDecision(sample_id=samples[0].sample_id, reviewer="consensus", decision="accept"),
+        ReviewDecision(sample_id=samples[2].sample_id, reviewer="consensus", decision="reject"),
+    ]
+    apply_consensus(samples, consensus)
+    assert [s.status for s in samples] == ["accepted", "accepted", "rejected", "accepted"]
+    published = with_sources([s for s in samples if s.status == "accepted"])
+    assert published == samples[:2]
