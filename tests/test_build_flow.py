@@ -130,7 +130,7 @@ def test_ocr_checks_are_recorded_once_per_image(built: dict[str, Any]) -> None:
         checks = {c.image_id: c for c in catalog.records("ocr_checks")}
         samples = catalog.run_records("samples", run_id, Sample)
     checked = [s for s in samples if s.variant != "text_only"]
-    assert len(checked) == 18
+    assert len(checked) == 36  # 6 questions and their 6 benign twins x 3 image variants
     for sample in checked:
         check = checks[sample.image_ids[0]]
         assert check.kind == sample.variant
