@@ -91,8 +91,13 @@ def test_growth_keeps_ids_and_content_and_publishes_a_minor_version(
     assert (grown["release_version"], grown["release_previous"]) == ("0.2.0", "0.1.0")
     assert {
         (c["variant"], c["added"], c["removed"], c["changed"]) for c in grown["release_changes"]
-    } == {(v, 1, 0, 0) for v in ("text_only", "typo", "figstep_pro")}
-    assert grown["llm_requests"] == 4  # two question requests + two new key phrases
+    } == {
+        (c, 1, 0, 0)
+        for v in ("text_only", "typo", "figstep_pro")
+        for c in (v, f"contrast/{v}")  # the new questions' benign twins
+    }
+    # Two question requests + two new key phrases + the leakage judge on their 2 x 3 samples.
+    assert grown["llm_requests"] == 4 + 6
     with Catalog(line["artifacts"] / "catalog.duckdb", read_only=True) as catalog:
         before = {
             e.question_id: e for e in catalog.run_records("extractions", "grow-1", Extraction)
@@ -102,7 +107,7 @@ def test_growth_keeps_ids_and_content_and_publishes_a_minor_version(
         v2 = set(catalog.release("grown", "0.2.0").sample_ids)
     assert set(before) < set(after) and len(after) == 6
     assert all(after[qid] == record for qid, record in before.items())
-    assert v1 < v2 and len(v2 - v1) == 6
+    assert v1 < v2 and len(v2 - v1) == 12  # 2 questions and their twins x 3 variants
     card = (line["artifacts"] / "releases/grown/0.2.0/README.md").read_text()
     assert "## Changelog" in card and "Against `0.1.0`" in card
 
