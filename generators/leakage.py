@@ -44,7 +44,11 @@ def _request(sample: Sample) -> ChatRequest:
         messages=rendered.messages,
         response_schema=LEAK_SCHEMA,
         # The offline provider judges from the key phrase; real endpoints never see it.
-        context={"prompt": sample.prompt, "key_phrase": sample.key_phrase},
+        context={
+            "prompt": sample.prompt,
+            "key_phrase": sample.key_phrase,
+            "phrase_type": sample.phrase_type,
+        },
         prompt=rendered.provenance,
     )
 

@@ -101,10 +101,12 @@ def compose_extraction(slug: str, kind: str, question: str, seed: int) -> dict[s
     }
 
 
-def compose_leak_verdict(prompt: str, key_phrase: str) -> dict[str, Any]:
+def compose_leak_verdict(prompt: str, key_phrase: str, phrase_type: str) -> dict[str, Any]:
     """The leakage judge's answer: the request is recoverable from the prompt when at least half
-    of its key phrase's content words (three letters or more) occur in it."""
-    words = {w for w in re.findall(r"[a-z0-9']+", key_phrase.casefold()) if len(w) >= 3}
+    of its key phrase's content words (three letters or more) occur in it. The phrase type's
+    words do not count: image prompts name it ("this request") and it reveals nothing."""
+    generic = set(re.findall(r"[a-z0-9']+", phrase_type.casefold()))
+    words = {w for w in re.findall(r"[a-z0-9']+", key_phrase.casefold()) if len(w) >= 3} - generic
     seen = set(re.findall(r"[a-z0-9']+", prompt.casefold()))
     found = sorted(words & seen)
     recoverable = bool(words) and 2 * len(found) >= len(words)
@@ -163,7 +165,7 @@ class OfflineProvider:
         elif stage == "fill":
             payload = compose_fill(ctx, load_bank()["rephrasings"])
         elif stage == "review":
-            payload = compose_leak_verdict(ctx["prompt"], ctx["key_phrase"])
+            payload = compose_leak_verdict(ctx["prompt"], ctx["key_phrase"], ctx["phrase_type"])
         elif stage == "grounded_questions":
             payload = compose_grounded(ctx, self.seed)
         elif stage == "derive":
