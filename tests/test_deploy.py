@@ -273,9 +273,11 @@ def test_nightly_grow_runs_grow_the_benchmark(nightly: dict[str, Any]) -> None:
     ]
     assert summaries[2]["nothing_new"] is True
     grown = _summary_markdown(nightly["second"].flow_run_id)
-    assert "**Published 0.2.0: against 0.1.0, 2 sample(s) added, 0 removed, 0 changed.**" in grown
+    # The new question in two variants, and its benign twin in both (config contrast).
+    assert "**Published 0.2.0: against 0.1.0, 4 sample(s) added, 0 removed, 0 changed.**" in grown
     assert "## Release diff: 0.1.0 -> 0.2.0" in grown
     assert "| fraud | typo | 1 | 0 | 0 |" in grown
+    assert "| fraud | contrast/typo | 1 | 0 | 0 |" in grown
     nothing = _summary_markdown(nightly["idle"].flow_run_id)
     assert nothing.split("\n")[2].startswith("**Nothing new: ")
     assert "Release diff" not in nothing
