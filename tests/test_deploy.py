@@ -464,8 +464,12 @@ def test_review_cycle_publishes_what_annotators_accepted(
     assert v1["question"] == [accepted]
     assert dict(zip(v2["question"], v2["key_phrase"], strict=True))[corrected] == CORRECTED
     assert rejected not in v2["question"] and len(v2) == 2
+    # Benign twins are not reviewed by people; each is published with its accepted source.
+    for version, typo in (("0.1.0", v1), ("0.2.0", v2)):
+        twins = datasets.load_dataset(str(releases / version), "contrast", split="test")
+        assert set(twins["question_id"]) == set(typo["question_id"])
     markdown = _summary_markdown(second_release.id)
-    assert (
-        "**Published 0.2.0: against 0.1.0, 2 sample(s) added, 0 removed, 0 changed.**" in markdown
+    assert (  # the corrected question in two variants, and its twin in both
+        "**Published 0.2.0: against 0.1.0, 4 sample(s) added, 0 removed, 0 changed.**" in markdown
     )
     assert "Label Studio: 0 task(s) pushed, 8 annotator decision(s)" in markdown
