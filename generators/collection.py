@@ -46,6 +46,7 @@ class SourceImage:
     ocr: str
     license: str | None  # None: the collection's licence
     tags: list[str]
+    labels: dict[str, Any] = field(default_factory=dict)  # a labelled task's, as given
 
 
 @dataclass
@@ -81,6 +82,20 @@ def _as_list(value: Any, separators: str) -> list[str]:
     return [" ".join(str(i).split()) for i in items if i is not None and str(i).strip()]
 
 
+def _labels(value: Any) -> dict[str, Any]:
+    """Per-image labels: a mapping, or its JSON text (a CSV cell); nothing gives none."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise CollectionError(f"collection labels {value[:40]!r}: not JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise CollectionError(f"collection labels must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
 def _fields(entry: Mapping[str, Any], columns: CollectionColumns) -> dict[str, Any]:
     license_value = entry.get(columns.license)
     return {
@@ -89,6 +104,7 @@ def _fields(entry: Mapping[str, Any], columns: CollectionColumns) -> dict[str, A
         "ocr": " ".join(str(entry.get(columns.ocr) or "").split()),
         "license": str(license_value).strip() if license_value else None,
         "tags": _as_list(entry.get(columns.tags), ",|"),
+        "labels": _labels(entry.get(columns.labels)),
     }
 
 
@@ -221,6 +237,8 @@ def image_record(item: SourceImage, source: str, default_license: str) -> tuple[
     }
     if item.tags:  # only when given: records of untagged collections stay as they were
         params["tags"] = item.tags
+    if item.labels:  # likewise: only labelled collections carry labels
+        params["labels"] = item.labels
     record = ImageRecord(
         image_id=image_id,
         path=f"images/collection/{image_id[:2]}/{image_id}.{ext}",
