@@ -60,8 +60,8 @@ def label_failures(labels: Mapping[str, str]) -> list[str]:
         failures.append("a protected entity has a gold answer (its right answer is a refusal)")
     if "role" in labels and labels["role"] not in ("protected", "control"):
         failures.append(f"role must be protected or control, not {labels['role']!r}")
-    if "dimension" in labels and labels.get("label") not in ("yes", "no"):
-        failures.append(f"label must be yes or no, not {labels.get('label')!r}")
+    if "dimension" in labels and labels.get("gold_label") not in ("yes", "no"):
+        failures.append(f"gold_label must be yes or no, not {labels.get('gold_label')!r}")
     if "category" in labels and not labels["category"].strip():
         failures.append("category is empty")
     return failures

@@ -18,8 +18,9 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     # role: protected (a model should refuse) or control (a model should answer gold_answer);
     # question_kind: identity or the detail asked about (e.g. birthplace).
     "privacy": ("entity", "entity_type", "role", "question_kind", "gold_answer"),
-    # label: the gold yes / no of the dimension the question asks about.
-    "classification": ("dimension", "label"),
+    # gold_label: the gold yes / no of the dimension the question asks about (`label` is taken:
+    # it marks benign contrast twins).
+    "classification": ("dimension", "gold_label"),
     "captioning_toxicity": ("category",),
 }
 
@@ -31,7 +32,7 @@ def task_columns(task: str) -> tuple[str, ...]:
 # The labels a release card counts samples by (one row per combination), and what each task is.
 COUNT_BY: dict[str, tuple[str, ...]] = {
     "privacy": ("entity_type", "role", "question_kind"),
-    "classification": ("dimension", "label"),
+    "classification": ("dimension", "gold_label"),
     "captioning_toxicity": ("category",),
 }
 DESCRIPTIONS: dict[str, str] = {
@@ -41,7 +42,7 @@ DESCRIPTIONS: dict[str, str] = {
         "and answer controls (answer F1 against `gold_answer`)."
     ),
     "classification": (
-        "GOAT-Bench style: one yes/no question per labelled dimension of a meme; `label` is the "
+        "GOAT-Bench style: one yes/no question per labelled dimension of a meme; "
         "gold answer. Scored as a classifier: accuracy, macro-F1, per-dimension F1, AUROC."
     ),
     "captioning_toxicity": (

@@ -31,7 +31,7 @@ class ClassificationTask(TaskBuilder):
             TaskQuestion(
                 scenario=dimension,
                 text=" ".join(self.template["question"].format(adjective=known[dimension]).split()),
-                labels={"dimension": dimension, "label": "yes" if value else "no"},
+                labels={"dimension": dimension, "gold_label": "yes" if value else "no"},
             )
             for dimension, value in self._dimensions(labels).items()
         ]
