@@ -61,7 +61,9 @@ class CollectionColumns(StrictModel):
     tags: str = "tags"
     # Per-image labels of a labelled task (privacy, classification, captioning_toxicity): a
     # mapping (JSON/JSONL, HF dataset) or its JSON text (CSV); see README "Task types".
-    labels: str = "labels"
+    # (Left out of the dump at its default, like sample_per_label when unset: configs without
+    # labels keep their hash and their releases' build_config.yaml.)
+    labels: str = Field(default="labels", exclude_if=lambda name: name == "labels")
 
 
 class CollectionConfig(StrictModel):
@@ -85,7 +87,7 @@ class CollectionConfig(StrictModel):
     # Labelled tasks: keep at most this many images per label stratum (the task's: entity type
     # and role for privacy, positive dimensions for classification, category for captioning),
     # a seeded draw; None: every image.
-    sample_per_label: int | None = Field(default=None, ge=1)
+    sample_per_label: int | None = Field(default=None, ge=1, exclude_if=lambda n: n is None)
 
     @model_validator(mode="after")
     def _one_source(self) -> CollectionConfig:
@@ -294,8 +296,9 @@ class TranslateConfig(StrictModel):
 class BuildConfig(StrictModel):
     name: str = "quickstart"
     # What a sample asks and how answers are scored: refusal (harmful requests), or a task built
-    # from a labelled collection (privacy, classification, captioning_toxicity).
-    task: TaskName = REFUSAL
+    # from a labelled collection (privacy, classification, captioning_toxicity). Left out of the
+    # dump when refusal, so refusal builds keep their config hash, run ids and release files.
+    task: TaskName = Field(default=REFUSAL, exclude_if=lambda task: task == REFUSAL)
     taxonomy: str = "mm-safetybench"
     # Scenario slugs to build; empty means every scenario of the taxonomy.
     scenarios: list[str] = Field(default_factory=list)
