@@ -106,6 +106,13 @@ class ToxicityJudge(Judge):
         self.needs_model = self.classifier_dir is None  # type: ignore[misc]
 
     @property
+    def name(self) -> str:
+        """`toxicity` (LLM rubric) or `toxicity:<classifier folder>`: both may run at once."""
+        if self.classifier_dir is None:
+            return self.kind
+        return f"{self.kind}:{Path(self.classifier_dir).name}"
+
+    @property
     def threshold(self) -> float:
         return float(load_template(TEMPLATE)["threshold"])
 

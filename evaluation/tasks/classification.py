@@ -18,7 +18,9 @@ from evaluation.tasks.base import TaskContext, TaskSection, register_task, task_
 TASK = "classification"
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 # A probability: 0.83, .5, 1, 0, 1.0 (not part of a longer number) or a percentage.
-_PROBABILITY = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%|(?<![\d.])(0?\.\d+|[01](?:\.0+)?)(?![\d.])")
+_PROBABILITY = re.compile(
+    r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%|(?<![\d.])(0?\.\d+|[01](?:\.0+)?)(?!\d|\.\d)"
+)
 
 
 @dataclass(frozen=True)
