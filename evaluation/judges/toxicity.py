@@ -125,7 +125,8 @@ class ToxicityJudge(Judge):
             return {
                 "template": f"classifier:{folder.name}",
                 "template_sha256": file_sha256(files),
-                "template_version": None,
+                # The threshold's template version (the weights are in the sha256).
+                "template_version": str(load_template(TEMPLATE)["version"]),
                 "sees_question": False,
                 "truncate_words": None,
                 "conventions": conventions,
