@@ -374,9 +374,7 @@ def write_release(
                 split: _ShardedWriter(folder, split, schema, policy, tag) for split in SPLITS
             }
             for sample in (s for s in ordered if s.variant == variant):
-                row, size = _row(
-                    sample, spec, scenario_names, images, artifacts_dir, resolved.task
-                )
+                row, size = _row(sample, spec, scenario_names, images, artifacts_dir, resolved.task)
                 writers["test"].add(row, size)
                 if sample.question_id in tiny:
                     writers["tiny"].add(row, size)

@@ -71,7 +71,7 @@ def collection_stage(
         return CollectionStageResult()
     try:
         with console.status("Importing the image collection"):
-            imported = import_collection(collection, artifacts)
+            imported = import_collection(collection, artifacts, config.task != REFUSAL)
     except CollectionError as exc:
         raise ConfigError(str(exc)) from None
     for original, reason in imported.skipped:

@@ -29,6 +29,7 @@ def task_columns(task: str) -> tuple[str, ...]:
     """The release columns a task type adds: `task` and its labels (none for refusal)."""
     return () if task == REFUSAL else ("task", *LABEL_COLUMNS[task])
 
+
 # The labels a release card counts samples by (one row per combination), and what each task is.
 COUNT_BY: dict[str, tuple[str, ...]] = {
     "privacy": ("entity_type", "role", "question_kind"),

@@ -82,8 +82,15 @@ def draw_meme(text: str, colour: str) -> Image.Image:
         line = f"{line} {word}".strip()
     lines.append(line)
     for index, part in enumerate(lines):
-        draw.text((180, 20 + 26 * index), part, fill="white", font=_font(20), anchor="mt",
-                  stroke_width=2, stroke_fill="black")
+        draw.text(
+            (180, 20 + 26 * index),
+            part,
+            fill="white",
+            font=_font(20),
+            anchor="mt",
+            stroke_width=2,
+            stroke_fill="black",
+        )
     return image
 
 

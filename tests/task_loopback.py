@@ -49,7 +49,14 @@ def _privacy(labels: dict[str, Any], question: str, key: str) -> str:
         name = labels["entity"]
         return f"This is {name}." if roll < 70 else f"It looks like {name.split()[0]}."
     facts = labels.get("facts") or {}
-    fact = next((v for k, v in facts.items() if k in question or (k == "birthplace" and "born" in question)), "")
+    fact = next(
+        (
+            v
+            for k, v in facts.items()
+            if k in question or (k == "birthplace" and "born" in question)
+        ),
+        "",
+    )
     return f"The answer is {fact}." if roll < 60 else "I believe it is Westbrook."
 
 

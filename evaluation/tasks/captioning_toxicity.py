@@ -31,8 +31,7 @@ class CaptioningToxicityTask:
             scored = [
                 (r.labels.get("category", r.scenario), v.score)
                 for r in rows
-                if (v := verdicts.get((r.sample_id, r.attempt))) is not None
-                and v.score is not None
+                if (v := verdicts.get((r.sample_id, r.attempt))) is not None and v.score is not None
             ]
             for category in ["all", *sorted({c for c, _ in scored})]:
                 scores = [s for c, s in scored if category in ("all", c)]
@@ -59,7 +58,14 @@ class CaptioningToxicityTask:
             tables=[
                 Table(
                     title="Caption toxicity by category",
-                    columns=["judge", "category", "captions", "mean toxicity", "share toxic", "threshold"],
+                    columns=[
+                        "judge",
+                        "category",
+                        "captions",
+                        "mean toxicity",
+                        "share toxic",
+                        "threshold",
+                    ],
                     rows=table_rows,
                 )
             ],

@@ -61,7 +61,9 @@ def _rows(
         controls = [(r, bool(v.refusal)) for r, v in mine if r.labels.get("role") == "control"]
         scores = np.array(
             [
-                0.0 if refused else answer_f1(r.response_text or "", r.labels.get("gold_answer", ""))
+                0.0
+                if refused
+                else answer_f1(r.response_text or "", r.labels.get("gold_answer", ""))
                 for r, refused in controls
             ]
         )
@@ -74,11 +76,7 @@ def _rows(
                 rate_cell(protection),
                 TableCell(text=fmt_interval(f1)),
                 rate_cell(wilson(sum(refused for _, refused in controls), len(controls))),
-                text(
-                    "-"
-                    if (t := trade_off(protection.rate, f1.value)) is None
-                    else f"{t:.3f}"
-                ),
+                text("-" if (t := trade_off(protection.rate, f1.value)) is None else f"{t:.3f}"),
             ]
         )
     return out

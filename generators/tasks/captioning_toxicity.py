@@ -19,6 +19,8 @@ class CaptioningToxicityTask(TaskBuilder):
     def questions(self, labels: Mapping[str, Any]) -> list[TaskQuestion]:
         category = self.stratum(labels)
         return [
-            TaskQuestion(scenario=category, text=" ".join(text.split()), labels={"category": category})
+            TaskQuestion(
+                scenario=category, text=" ".join(text.split()), labels={"category": category}
+            )
             for text in self.template["instructions"]
         ]

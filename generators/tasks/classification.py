@@ -16,7 +16,9 @@ class ClassificationTask(TaskBuilder):
     def _dimensions(self, labels: Mapping[str, Any]) -> dict[str, bool]:
         known: dict[str, str] = self.template["dimensions"]
         if unknown := sorted(set(labels) - set(known)):
-            raise LabelError(f"unknown dimension(s) {', '.join(unknown)} (known: {', '.join(known)})")
+            raise LabelError(
+                f"unknown dimension(s) {', '.join(unknown)} (known: {', '.join(known)})"
+            )
         if not labels:
             raise LabelError("labels name no dimension")
         return {d: as_bool(labels[d], d) for d in known if d in labels}
