@@ -128,6 +128,22 @@ def label_corrections(
     return list(fixed.values()), sorted(set(refused))
 
 
+def relabel(
+    consensus: Sequence[ReviewDecision],
+    samples: Sequence[Sample],
+    extractions: dict[str, Extraction],
+) -> tuple[int, list[str]]:
+    """Take the consensus's label corrections: into `extractions` (by question id) and the
+    samples' labels, in place. Returns how many questions changed and the corrections refused."""
+    fixed, refused = label_corrections(consensus, samples, extractions)
+    extractions.update({e.question_id: e for e in fixed})
+    changed = {e.question_id for e in fixed}
+    for sample in samples:
+        if sample.question_id in changed:
+            sample.labels = dict(extractions[sample.question_id].labels)
+    return len(fixed), refused
+
+
 @dataclass
 class ReviewOutcome:
     samples: list[Sample]
@@ -190,13 +206,8 @@ def review_in_label_studio(
         pulled = pull_decisions(ls, project_id, config.review.min_annotations)
         with Catalog(catalog_path) as catalog:
             catalog.upsert("reviews", pulled.decisions + pulled.consensus, run_id)
-        relabelled, refused = label_corrections(pulled.consensus, samples, by_question)
-        for why in refused:
+        for why in relabel(pulled.consensus, samples, by_question)[1]:
             console.print(f"[yellow]review:[/yellow] {why}")
-        by_question.update({e.question_id: e for e in relabelled})
-        for sample in samples:
-            if sample.question_id in by_question:
-                sample.labels = dict(by_question[sample.question_id].labels)
         fixed = corrections(pulled.consensus, samples, by_question)
         if fixed:
             console.print(f"{len(fixed)} corrected key phrase(s): re-rendering and re-reviewing")

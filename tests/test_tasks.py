@@ -31,7 +31,7 @@ from evaluation.stats import bootstrap
 from evaluation.tasks.classification import auroc, macro_f1, parse_prediction
 from evaluation.tasks.privacy import answer_f1, trade_off
 from flows.cli import app
-from flows.review_stage import label_corrections
+from flows.review_stage import label_corrections, relabel
 from generators.collection import CollectionError, import_collection
 from generators.tasks import TASK_BUILDERS, LabelError, sample_per_label, task_questions
 from schemas.config import CollectionConfig, ConfigError, config_from_dict, load_config
@@ -275,6 +275,10 @@ def test_label_studio_shows_labels_and_takes_corrections(tmp_path: Path) -> None
     extraction = Extraction(question_id="q1", scenario="person", question="Q", labels=labels)
     fixed, refused = label_corrections([consensus], [sample], {"q1": extraction})
     assert fixed[0].labels["gold_answer"] == "Anna" and fixed[0].labels["entity"] == "A"
+    by_question = {"q1": extraction}
+    assert relabel([consensus], [sample], by_question) == (1, [])
+    assert sample.labels["gold_answer"] == "Anna" == by_question["q1"].labels["gold_answer"]
+    sample.labels = dict(labels)
     bad = consensus.model_copy(update={"corrected_labels": {"gold_answer": ""}})
     fixed, refused = label_corrections([bad], [sample], {"q1": extraction})
     assert fixed == [] and "a control entity has no gold answer" in refused[0]
