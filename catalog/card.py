@@ -18,7 +18,7 @@ from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.quality import OverlapRow, QualityReport
 from schemas.records import ImageRecord, Sample
-from schemas.tasks import COUNT_BY, DESCRIPTIONS, REFUSAL, task_columns
+from schemas.tasks import COUNT_BY, DESCRIPTIONS, REFUSAL, WARNINGS, task_columns
 from schemas.taxonomy import load_taxonomy
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
@@ -321,6 +321,7 @@ def task_summary(task: str, samples: Sequence[Sample]) -> dict[str, Any] | None:
     return {
         "name": task,
         "description": DESCRIPTIONS[task],
+        "warning": WARNINGS[task],
         "by": " / ".join(keys),
         "columns": ", ".join(f"`{c}`" for c in task_columns(task)),
         "counts": sorted(counts.items()),

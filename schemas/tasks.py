@@ -51,3 +51,9 @@ DESCRIPTIONS: dict[str, str] = {
         "of the model's captions is scored by a classifier (or an LLM judge with a rubric)."
     ),
 }
+# What a labelled task's images and questions are, for the card's content warning.
+WARNINGS: dict[str, str] = {
+    "privacy": "people and places, some of whom a model should not identify",
+    "classification": "memes, possibly hateful, misogynistic, offensive or harmful",
+    "captioning_toxicity": "images of sexual, violent or bloody content, to be captioned",
+}
