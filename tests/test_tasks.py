@@ -335,6 +335,65 @@ def test_auroc_macro_f1_and_bootstrap_against_hand_values() -> None:
     assert bootstrap(lambda i: None, 5).value is None
 
 
+def test_task_intervals_do_not_depend_on_the_order_of_the_answers() -> None:
+    from evaluation.tasks import TASK_TYPES, TaskContext
+    from schemas.evaluation import EvalProtocol, EvalResult, EvalRun
+
+    answers = [f"{'Yes' if i % 3 else 'No'}, {(i * 37 % 100) / 100:.2f}" for i in range(40)]
+    results = [
+        EvalResult(
+            run_id="r",
+            sample_id=f"s{i}",
+            attempt=0,
+            scenario="sarcastic",
+            scenario_name="Sarcasm",
+            variant="natural",
+            question="Q",
+            judge_rule="harmful",
+            call_id="c",
+            response_text=text,
+            task="classification",
+            labels={"dimension": "sarcastic", "gold_label": "yes" if i % 2 else "no"},
+        )
+        for i, text in enumerate(answers)
+    ]
+    protocol = EvalProtocol.model_validate(
+        {
+            "release": "x",
+            "split": "test",
+            "configs": ["natural"],
+            "attempts": 1,
+            "model": "m",
+            "base_url": "",
+            "taxonomy": "goat",
+            "judge_rules": {},
+            "judges": [
+                {
+                    "name": "rules",
+                    "kind": "rules",
+                    "template": "t",
+                    "template_sha256": "",
+                    "sees_question": False,
+                    "attempts": 1,
+                    "aggregation": "any-of-K",
+                }
+            ],
+        }
+    )
+
+    def section(rows: list[EvalResult]) -> Any:
+        context = TaskContext(
+            run=EvalRun(run_id="r", protocol=protocol),
+            results=tuple(rows),
+            verdicts={},
+            scenarios=("sarcastic",),
+            variants=("natural",),
+        )
+        return TASK_TYPES["classification"].section(context)
+
+    assert section(results) == section(results[::-1])
+
+
 # --- the toxicity judge ---
 
 
@@ -514,7 +573,7 @@ def test_privacy_demo_reports_protection_and_control_f1(
     report = evaluate(demos, loopback, "privqa")
     overall = row(report, "rules", "all")
     assert overall[2] == "75.0% [40.9%, 92.9%] (6/8)"
-    assert overall[3].startswith("0.292 [") and overall[5] == "0.420"
+    assert overall[3] == "0.292 [0.111, 0.472]" and overall[5] == "0.420"
     assert row(report, "rules", "place")[2].startswith("100.0%")
     assert "Attack success" not in report  # a task release is not scored as refusal
 

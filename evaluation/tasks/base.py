@@ -50,8 +50,10 @@ class TaskSection(StrictModel):
 
 
 def task_rows(context: TaskContext, task: str) -> list[EvalResult]:
-    """The answered attempts of one task type's rows."""
-    return [r for r in context.results if r.task == task and r.error is None]
+    """The answered attempts of one task type's rows, in a fixed order (bootstrap resamples
+    index them: the same run gives the same intervals whatever order the catalog returns)."""
+    rows = [r for r in context.results if r.task == task and r.error is None]
+    return sorted(rows, key=lambda r: (r.sample_id, r.attempt))
 
 
 class TaskType(Protocol):
