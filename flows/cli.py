@@ -373,11 +373,12 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     """Read every annotation through the export API and record each annotator's decision and
     the majority consensus (review.min_annotations; ties stay pending) in the catalog; sample
     status follows the consensus (undecided samples become pending, so they are not published).
-    Corrected key phrases are re-rendered by a build with review.mode: label-studio."""
+    Corrected labels (labelled tasks) are taken at once; corrected key phrases are re-rendered
+    by a build with review.mode: label-studio."""
     from catalog import Catalog
     from flows.artifacts_lock import artifacts_lock
-    from flows.review_stage import apply_consensus
-    from schemas.records import Sample
+    from flows.review_stage import apply_consensus, relabel
+    from schemas.records import Extraction, Sample
 
     cfg = _load(config, set_)
     run_id, result = _pull(cfg, run)
@@ -391,12 +392,20 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
         # Human consensus decides what `safetyforge publish --run` releases.
         samples = catalog.run_records("samples", run_id, Sample)
         apply_consensus(samples, result.consensus)
+        extractions = {
+            e.question_id: e for e in catalog.run_records("extractions", run_id, Extraction)
+        }
+        relabelled, refused = relabel(result.consensus, samples, extractions)
         catalog.replace_run_rows("samples", run_id, samples)
+        catalog.replace_run_rows("extractions", run_id, list(extractions.values()))
+    for why in refused:
+        console.print(f"review: {why}", markup=False)
     corrected = {d.sample_id for d in result.consensus if d.corrected_key_phrase}
     console.print(
         f"run {run_id}: {len(result.decisions)} annotator decision(s), "
         f"{len(result.consensus)} resolved sample(s), {len(result.pending)} pending, "
         f"{len(corrected)} with a corrected key phrase"
+        + (f", {relabelled} question(s) with corrected labels" if relabelled else "")
     )
 
 

@@ -142,6 +142,8 @@ class Extraction(StrictModel):
     original_id: str | None = None
     # Membership of the tiny split as the imported benchmark publishes it; None: by rule.
     tiny: bool | None = None
+    # A labelled task's labels of this question (schemas.tasks.LABEL_COLUMNS); empty: refusal.
+    labels: dict[str, str] = Field(default_factory=dict)
     raw_text: str | None = None
     call_id: str | None = None
 
@@ -219,6 +221,7 @@ class Sample(StrictModel):
     figstep_pro_template: str = ""
     warnings: list[str] = Field(default_factory=list)
     tiny: bool | None = None  # the imported benchmark's own tiny split; None: by rule
+    labels: dict[str, str] = Field(default_factory=dict)  # a labelled task's (Extraction.labels)
 
 
 class ReviewDecision(StrictModel):
@@ -227,6 +230,8 @@ class ReviewDecision(StrictModel):
     decision: Literal["accept", "reject"]
     reason: str | None = None
     corrected_key_phrase: str | None = None
+    # A labelled task's labels as the annotator corrected them (only the changed ones).
+    corrected_labels: dict[str, str] | None = None
     comment: str | None = None
     decided_at: datetime = Field(default_factory=utcnow)
 
