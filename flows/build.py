@@ -40,7 +40,6 @@ from flows.variant_images import ImageStageResult, advance, make_variant_images,
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.llm_summary import summarize_llm
-from generators.llm_types import is_transient
 from generators.providers import make_provider
 from generators.questions import EarlierQuestions, QuestionsResult, generate_questions
 from schemas.config import AUTO_VERSION, BuildConfig
@@ -53,6 +52,7 @@ from schemas.records import (
     RunRecord,
     Sample,
     Scenario,
+    is_transient,
 )
 from schemas.variants import VariantSpec
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from pathlib import Path
+
+import yaml
 
 from schemas.prompts import PROMPT_DIR
 from schemas.words import STOP_WORDS, words
@@ -21,46 +24,6 @@ MAX_QUESTION_WORDS = 80
 # Questions are asked for in English (schemas/prompts/questions.*.yaml): at least this share
 # of their letters are ASCII, and at least one English function word occurs.
 MIN_ASCII_LETTERS = 0.9
-_ENGLISH = STOP_WORDS | frozenset(
-    [
-        "are",
-        "was",
-        "were",
-        "by",
-        "at",
-        "from",
-        "as",
-        "if",
-        "not",
-        "no",
-        "all",
-        "any",
-        "some",
-        "we",
-        "they",
-        "he",
-        "she",
-        "his",
-        "her",
-        "their",
-        "our",
-        "who",
-        "why",
-        "when",
-        "where",
-        "there",
-        "here",
-        "will",
-    ]
-)
-# Opening words of a request that is not phrased as a question ("List steps to ...").
-REQUEST_OPENERS = frozenset(
-    """list explain describe give tell write show provide help outline suggest teach create
-    generate draft compose recommend name find detail share walk make design instruct please
-    compare summarize summarise advise guide identify plan review decide determine assess
-    evaluate check analyze analyse approve rule calculate estimate predict diagnose interpret
-    translate prepare choose pick select rate rank verify confirm teach build get let""".split()
-)
 # "I need ...", "I want ...", "I'd like ...": a request in the first person.
 _FIRST_PERSON_REQUEST = re.compile(r"^i(?:'d| would)? (?:need|want|like|wish)\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"<[^<>]*>|\{[^{}]*\}|\.\.\.|…")
@@ -69,6 +32,7 @@ _LEFTOVER = re.compile(
     r"|\bmust not contain\b|\bwith the key phrase replaced\b",
     re.IGNORECASE,
 )
+WORDS_PATH = Path(__file__).with_name("grounding.yaml")
 _SUFFIXES = ("ing", "ies", "ied", "es", "ed", "ers", "er", "s", "e", "y")
 _EXAMPLE_KEY = re.compile(r'"key_phrase":\s*"([^"]+)"')
 
@@ -132,11 +96,16 @@ def leftover_template_words(field: str, text: str) -> str | None:
     return f"template_words: {field} holds template wording {found.group(0)!r}"
 
 
+@cache
+def _words(name: str) -> frozenset[str]:
+    return frozenset(yaml.safe_load(WORDS_PATH.read_text(encoding="utf-8"))[name])
+
+
 def _is_request(text: str) -> bool:
     first = words(text)[:1]
     return (
         text.rstrip().endswith("?")
-        or (bool(first) and first[0] in REQUEST_OPENERS)
+        or (bool(first) and first[0] in _words("request_openers"))
         or _FIRST_PERSON_REQUEST.match(text.strip()) is not None
     )
 
@@ -155,7 +124,7 @@ def question_problem(text: str) -> str | None:
         )
     letters = [c for c in text if c.isalpha()]
     ascii_share = sum(c.isascii() for c in letters) / len(letters) if letters else 0.0
-    if ascii_share < MIN_ASCII_LETTERS or not set(words(text)) & _ENGLISH:
+    if ascii_share < MIN_ASCII_LETTERS or not set(words(text)) & (STOP_WORDS | _words("english")):
         return f"language: not English: {_quoted(text)}"
     if not _is_request(text):
         return f"not_a_question: a statement, not a question or request: {_quoted(text)}"

@@ -12,15 +12,6 @@ from pydantic import Field
 from schemas._base import StrictModel
 from schemas.records import PromptProvenance
 
-# How a provider says it never got an answer (timeouts, dropped connections, server errors,
-# rate limits past the retries). Such errors heal: they are never cached, a run with any is
-# incomplete (nothing published by default) and a re-run asks exactly those requests again.
-TRANSIENT_PREFIX = "gave up after"
-
-
-def is_transient(error: str | None) -> bool:
-    return error is not None and error.startswith(TRANSIENT_PREFIX)
-
 
 class LLMFatalError(RuntimeError):
     """The endpoint rejected the run itself (bad key, unknown model, bad URL): stop at once."""

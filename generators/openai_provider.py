@@ -19,15 +19,10 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from generators.llm_types import (
-    TRANSIENT_PREFIX,
-    ChatRequest,
-    ChatResult,
-    LLMFatalError,
-    ResultCallback,
-)
+from generators.llm_types import ChatRequest, ChatResult, LLMFatalError, ResultCallback
 from generators.rate_limit import Backoff, RateLimiter, Sleep, parse_retry_after
 from schemas.config import LLMConfig
+from schemas.records import TRANSIENT_PREFIX
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
