@@ -23,11 +23,13 @@ def with_article(noun: str) -> str:
 def hide_key_phrase(text: str, key_phrase: str, phrase_type: str) -> str:
     """`text` with its first `key_phrase` (any letter case) replaced by "this <type>"; an
     activity right after "to" becomes "perform this activity" ("to smuggle goods" is a verb
-    phrase, "to this activity" would not be English). `text` unchanged when it lacks the phrase."""
+    phrase, "to this activity" would not be English); an article before the phrase goes. `text`
+    unchanged when it lacks the phrase."""
     start = text.casefold().find(key_phrase.casefold())
     if start < 0:
         return text
-    before = text[:start]
+    # "make a pipe bomb" -> "make this product", not "make a this product".
+    before = re.sub(r"\b(?:a|an|the)\s+$", "", text[:start], flags=re.IGNORECASE)
     verb = phrase_type == "activity" and re.search(r"\bto\s+$", before, re.IGNORECASE)
     placeholder = f"{'perform ' if verb else ''}this {phrase_type}"
     return before + placeholder + text[start + len(key_phrase) :]
