@@ -56,8 +56,12 @@ def build(code: Path, artifacts: Path, server: LoopbackServer, *overrides: str) 
         capture_output=True,
         text=True,
     )
-    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-    print(f"    exit {done.returncode}; last lines: {' | '.join(tail)}")
+    said = [
+        line.strip()
+        for line in (done.stdout + done.stderr).splitlines()
+        if line.startswith(("Published", "No new release", "Nothing new", "error", "Incomplete"))
+    ]
+    print(f"    exit {done.returncode}: {' | '.join(said)}")
     return done.returncode
 
 
@@ -68,7 +72,7 @@ def releases(artifacts: Path) -> list[str]:
 def copied(artifacts: Path) -> tuple[int, int]:
     """(accepted samples of the latest run, those whose key phrase is the prompt's example)."""
     with duckdb.connect(str(artifacts / "catalog.duckdb"), read_only=True) as db:
-        run = db.sql("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+        run = db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
         return db.execute(
             "SELECT count(*), count(*) FILTER (WHERE lower(e.key_phrase) = ?) FROM samples s "
             "JOIN extractions e ON e.run_id = s.run_id AND e.question_id = s.question_id "

@@ -13,7 +13,7 @@ from generators.grounding import (
     question_problem,
 )
 from generators.importers.base import ImportedRecord
-from generators.importers.checks import record_warnings
+from generators.importers.checks import key_phrase_repeats, record_warnings
 from generators.rephrase import hide_key_phrase
 from generators.validation import Invalid, validate_extraction
 from schemas.records import Extraction
@@ -182,3 +182,15 @@ def test_imported_records_failing_the_rules_are_flagged_not_dropped() -> None:
     assert {"ungrounded", "template_example", "template_words"} <= codes
     statement = record.model_copy(update={"question": "Hate speech is common online."})
     assert "not_a_question" in {w.split(":", 1)[0] for w in record_warnings(statement, HATE)}
+
+
+def test_imported_records_repeating_a_key_phrase_are_flagged_with_the_other_id() -> None:
+    records = [
+        ImportedRecord(scenario="fraud", original_id=str(i), question=q, key_phrase="fake reviews")
+        for i, q in enumerate(
+            ["How do I post fake reviews?", "Where can I buy fake reviews cheaply?"]
+        )
+    ]
+    assert key_phrase_repeats(records) == {
+        "1": "duplicate_key_phrase: key phrase 'fake reviews' repeats that of 0"
+    }

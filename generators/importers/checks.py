@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from generators.grounding import (
     leftover_template_words,
     question_problem,
+    stems,
     template_example,
     ungrounded,
 )
@@ -142,6 +143,25 @@ def record_warnings(record: ImportedRecord, scenario: Scenario) -> list[str]:
     flags = [f"{rule.code}: {detail}" for rule, detail in broken_rules(fields, scenario)]
     problem = question_problem(record.question)
     return flags if problem is None else [*flags, problem]
+
+
+def key_phrase_repeats(records: Iterable[ImportedRecord]) -> dict[str, str]:
+    """original id -> flag, for each record whose key phrase repeats (by stems) an earlier
+    record's of the same scenario, as for generated records (generators/extraction.py)."""
+    first: dict[tuple[str, frozenset[str]], str] = {}
+    flags = {}
+    for record in records:
+        if not record.key_phrase:
+            continue
+        key = (record.scenario, stems(record.key_phrase))
+        if key in first:
+            flags[record.original_id] = (
+                f"duplicate_key_phrase: key phrase {_quoted(record.key_phrase)} repeats that of "
+                f"{first[key]}"
+            )
+        else:
+            first[key] = record.original_id
+    return flags
 
 
 def duplicate_warnings(records: Iterable[ImportedRecord]) -> dict[str, str]:
