@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,9 +61,15 @@ console = Console(stderr=True)
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
-def make_run_id(config: BuildConfig) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config_sha256(config)[:8]}"
+def make_run_id(config: BuildConfig, taken: Callable[[str], bool]) -> str:
+    """Start time and config hash; `-2`, `-3`... when `taken` (two runs of one config can start
+    within the same second, e.g. a run that waited for the lock right after an idle one)."""
+    base = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{config_sha256(config)[:8]}"
+    run_id, n = base, 1
+    while taken(run_id):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def config_sha256(config: BuildConfig) -> str:
@@ -370,11 +377,16 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
     """
     cfg = BuildConfig.model_validate(config)
     artifacts = Path(cfg.artifacts_dir).resolve()
-    run_id = run_id or make_run_id(cfg)
     catalog_path = artifacts / "catalog.duckdb"
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     logger = get_run_logger()
-    with artifacts_lock(artifacts, f"build run {run_id}", say=logger.warning) as waited:
+    with artifacts_lock(artifacts, f"build run {run_id or cfg.name}", say=logger.warning) as waited:
+        # The id is made inside the lock: runs that waited for it must not reuse a finished
+        # run's id (same config, same second), which would overwrite its record.
+        with Catalog(catalog_path) as catalog:
+            run_id = run_id or make_run_id(
+                cfg, lambda r: bool(catalog.records("runs", "run_id = ?", [r]))
+            )
         run = RunRecord(
             run_id=run_id,
             name=cfg.name,
