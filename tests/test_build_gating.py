@@ -165,6 +165,7 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_a_log(
     assert log.parent == tmp_path / "logs"
     text = log.read_text()
     assert "Traceback" in text and "review rules exploded" in text
+    assert "prefect.task_runs ERROR" in text  # Prefect's own traceback went there too
 
 
 def test_a_progress_bar_never_shows_more_done_than_its_total() -> None:
