@@ -136,9 +136,17 @@ def card_context(
     images: Mapping[str, ImageRecord],
     hub_repo: str | None = None,
     changelog: Changelog | None = None,
+    unanswered: int = 0,
 ) -> CardContext:
+    """`unanswered`: the run's LLM requests that never got an answer (an incomplete run,
+    published with release.allow_incomplete or `safetyforge publish`)."""
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
+    if unanswered:
+        generator["completeness"] = (
+            f"incomplete run: {unanswered} LLM request(s) went unanswered (timeouts, server "
+            "errors); the questions or samples they would have made are missing"
+        )
     if llm.provider == "offline":
         generator["note"] = "deterministic template bank (no LLM; for demos and tests)"
     else:

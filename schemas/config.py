@@ -240,6 +240,12 @@ class ReleaseConfig(StrictModel):
     # Reference benchmarks whose overlap with this release the card reports, as FORMAT:PATH
     # (mm-safetybench:DIR of processed_questions/NN-Name.json, safebench:CSV).
     compare_with: list[str] = Field(default_factory=list)
+    # A build whose LLM requests went unanswered (timeouts, server errors) publishes nothing and
+    # exits 4 unless this is true; the card then says how many were missing.
+    allow_incomplete: bool = False
+    # A build in which a scenario ended with no accepted sample publishes nothing and exits 5
+    # unless this is true.
+    allow_empty_scenarios: bool = False
 
     @field_validator("version")
     @classmethod

@@ -76,6 +76,16 @@ class PromptProvenance(StrictModel):
     prompt_sha256: str
 
 
+# How a provider says it never got an answer (timeouts, dropped connections, server errors,
+# rate limits past the retries). Such errors heal: they are never cached, a run with any is
+# incomplete (nothing published by default) and a re-run asks exactly those requests again.
+TRANSIENT_PREFIX = "gave up after"
+
+
+def is_transient(error: str | None) -> bool:
+    return error is not None and error.startswith(TRANSIENT_PREFIX)
+
+
 class LLMCall(StrictModel):
     """One logical request to a chat model: raw input and output kept beside parsed fields."""
 
