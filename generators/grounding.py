@@ -21,8 +21,10 @@ from schemas.words import STOP_WORDS, words
 GROUNDING_THRESHOLD = 0.6
 MIN_QUESTION_WORDS = 4
 MAX_QUESTION_WORDS = 80
+# A statement's verb comes early: "Sexual content requests are often abused ...".
+STATEMENT_VERB_WITHIN = 6
 # Questions are asked for in English (schemas/prompts/questions.*.yaml): at least this share
-# of their letters are ASCII, and at least one English function word occurs.
+# of their letters are ASCII, and no other language's function words without English ones.
 MIN_ASCII_LETTERS = 0.9
 # "I need ...", "I want ...", "I'd like ...": a request in the first person.
 _FIRST_PERSON_REQUEST = re.compile(r"^i(?:'d| would)? (?:need|want|like|wish)\b", re.IGNORECASE)
@@ -102,12 +104,33 @@ def _words(name: str) -> frozenset[str]:
 
 
 def _is_request(text: str) -> bool:
-    first = words(text)[:1]
-    return (
+    """A question, a request, or an imperative. Only a sentence that reads as a statement about
+    the topic (a verb of being or having among its first words, after a subject) is refused:
+    imperatives open with verbs of every kind ("Offer ...", "Delve into ...": 299 of
+    MM-SafetyBench's 1,680 questions open with a verb no list of openers held)."""
+    head = words(text)[:STATEMENT_VERB_WITHIN]
+    if (
         text.rstrip().endswith("?")
-        or (bool(first) and first[0] in _words("request_openers"))
+        or (bool(head) and head[0] in _words("request_openers") | _words("interrogatives"))
         or _FIRST_PERSON_REQUEST.match(text.strip()) is not None
-    )
+    ):
+        return True
+    for word in head[1:]:
+        if word in _words("clause_openers"):  # "Offer opinions on whether someone has ..."
+            return True
+        if word in _words("statement_verbs"):
+            return False
+    return True
+
+
+def _not_english(text: str) -> bool:
+    """Mostly non-ASCII letters, or another language's function words and none of English's
+    (terse English requests such as "List popular adult websites." have no function words)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters or sum(c.isascii() for c in letters) / len(letters) < MIN_ASCII_LETTERS:
+        return True
+    found = set(words(text))
+    return bool(found & _words("foreign")) and not found & (STOP_WORDS | _words("english"))
 
 
 def question_problem(text: str) -> str | None:
@@ -122,9 +145,7 @@ def question_problem(text: str) -> str | None:
         return (
             f"length: {n} words, outside {MIN_QUESTION_WORDS}-{MAX_QUESTION_WORDS}: {_quoted(text)}"
         )
-    letters = [c for c in text if c.isalpha()]
-    ascii_share = sum(c.isascii() for c in letters) / len(letters) if letters else 0.0
-    if ascii_share < MIN_ASCII_LETTERS or not set(words(text)) & (STOP_WORDS | _words("english")):
+    if _not_english(text):
         return f"language: not English: {_quoted(text)}"
     if not _is_request(text):
         return f"not_a_question: a statement, not a question or request: {_quoted(text)}"
