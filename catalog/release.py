@@ -34,6 +34,7 @@ from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
 from schemas.quality import QualityReport
 from schemas.records import CONTRAST_CONFIG, ImageRecord, ReleaseRecord, Sample, stable_id
+from schemas.tasks import REFUSAL, task_columns
 from schemas.variants import VariantSpec
 
 SPLITS = ("test", "tiny")
@@ -111,8 +112,10 @@ def next_version(existing: Iterable[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def text_columns(spec: VariantSpec) -> tuple[str, ...]:
-    return TEXT_COLUMNS + (COLLECTION_COLUMNS if spec.question_source == "collection" else ())
+def text_columns(spec: VariantSpec, task: str = REFUSAL) -> tuple[str, ...]:
+    """A config's text columns; a labelled task adds `task` and its label columns."""
+    collection = COLLECTION_COLUMNS if spec.question_source == "collection" else ()
+    return TEXT_COLUMNS + collection + task_columns(task)
 
 
 def image_column(spec: VariantSpec) -> str | None:
@@ -156,8 +159,8 @@ def _schema(columns: Sequence[str], column: str | None) -> pa.Schema:
     return pa.schema(fields, metadata=meta)
 
 
-def arrow_schema(spec: VariantSpec) -> pa.Schema:
-    return _schema(text_columns(spec), image_column(spec))
+def arrow_schema(spec: VariantSpec, task: str = REFUSAL) -> pa.Schema:
+    return _schema(text_columns(spec, task), image_column(spec))
 
 
 def contrast_schema() -> pa.Schema:
@@ -173,6 +176,7 @@ def _row(
     images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
     column: str | None,
+    task: str = REFUSAL,
 ) -> tuple[dict[str, Any], int]:
     """One parquet row (images in `column`) and its approximate size in bytes. A twin's row
     carries its source's question id: that is how evaluation pairs them."""
@@ -195,6 +199,8 @@ def _row(
     }
     if spec.question_source == "collection":
         row |= collection_fields(sample, images)
+    if task != REFUSAL:
+        row |= {"task": task} | {c: sample.labels.get(c, "") for c in task_columns(task)[1:]}
     cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]
     if column == "images":
         row["images"] = cells
@@ -233,6 +239,8 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         item.append({"twin_of": sample.twin_of})
     if sample.image_ids and images[sample.image_ids[0]].kind == "collection":
         item.append(collection_fields(sample, images))  # a new licence is a new row
+    if sample.labels:  # a labelled task's (corrected) labels; refusal rows hash as before
+        item.append(sample.labels)
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
 
 
@@ -384,7 +392,7 @@ def write_release(
         tables = [
             (
                 v,
-                arrow_schema(specs[v]),
+                arrow_schema(specs[v], resolved.task),
                 image_column(specs[v]),
                 [s for s in ordered if s.variant == v],
             )
@@ -401,7 +409,13 @@ def write_release(
             }
             for sample in rows_of:
                 row, size = _row(
-                    sample, specs[sample.variant], scenario_names, images, artifacts_dir, column
+                    sample,
+                    specs[sample.variant],
+                    scenario_names,
+                    images,
+                    artifacts_dir,
+                    column,
+                    resolved.task,
                 )
                 writers["test"].add(row, size)
                 if (sample.twin_of or sample.question_id) in tiny:
@@ -440,7 +454,7 @@ def write_release(
         (staging / "README.md").write_text(card, encoding="utf-8")
         croissant = croissant_metadata(
             config=resolved,
-            schemas={v: arrow_schema(specs[v]) for v in variants}
+            schemas={v: arrow_schema(specs[v], resolved.task) for v in variants}
             | ({CONTRAST_CONFIG: contrast_schema()} if twins else {}),
             data_files=data_files,
             context=card_context,

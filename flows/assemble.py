@@ -63,6 +63,7 @@ def make_sample(
         warnings=list(extraction.warnings),
         tiny=extraction.tiny,
         twin_of=extraction.twin_of,
+        labels=dict(extraction.labels),
     )
 
 

@@ -100,10 +100,15 @@ def _request(extraction: Extraction, scenario: Scenario, missing: list[str]) -> 
 
 
 def validate_fill(
-    obj: dict[str, object], given: dict[str, str], missing: Sequence[str], scenario: Scenario
+    obj: dict[str, object],
+    given: dict[str, str],
+    missing: Sequence[str],
+    scenario: Scenario,
+    question: str,
 ) -> dict[str, str]:
-    """The filled fields, whitespace-normalised, or Invalid naming what to fix. Twin fields
-    asked for are taken as given (a bad twin is rejected in review, never its source)."""
+    """The filled fields, whitespace-normalised, or Invalid naming what to fix (a filled key
+    phrase must come from the question, as a generated one must). Twin fields asked for are
+    taken as given (a bad twin is rejected in review, never its source)."""
     twin = [f for f in missing if f in TWIN_FIELDS]
     missing = [f for f in missing if f not in TWIN_FIELDS]
     lacking = [f for f in missing if not isinstance(obj.get(f), str) or not str(obj[f]).strip()]
@@ -113,7 +118,7 @@ def validate_fill(
     filled |= {f: v for f, v in twin_answer(obj).items() if f in twin}
     if "changed_question" in filled and is_refusal(filled["changed_question"]):
         raise Invalid("refusal", "changed_question is a refusal")
-    for rule, detail in broken_rules({**given, **filled}, scenario):
+    for rule, detail in broken_rules({**given, **filled, "question": question}, scenario):
         if set(rule.fields) & set(missing):
             raise Invalid(rule.code, detail)
     return filled
@@ -147,7 +152,8 @@ def fill_missing(
     def validate(request: ChatRequest, result: ChatResult) -> dict[str, str]:
         obj = parse_json_object(result.text, result.finish_reason)
         ctx = request.context
-        return validate_fill(obj, ctx["given"], ctx["missing"], scenarios[request.scenario])
+        scenario = scenarios[request.scenario]
+        return validate_fill(obj, ctx["given"], ctx["missing"], scenario, ctx["question"])
 
     out = FillResult(extractions=list(extractions))
     outcomes = ask_validated(provider, cache, requests, validate, run_id, progress)
