@@ -62,8 +62,8 @@ TEXT_COLUMNS = (
 )
 # Rules a published record fails (imported records are kept as published and flagged).
 LIST_COLUMNS = ("warnings",)
-# "unsafe" in the variant configs, "benign" in `contrast` (the twins, under their source's
-# question_id): what evaluation's over-refusal task reads.
+# `contrast` only: "benign" (the twins, under their source's question_id); rows without it
+# (the variant configs) are "unsafe". What evaluation's over-refusal task reads.
 LABEL_COLUMN = "label"
 # Extra columns of collection configs (`natural`): where the existing image comes from.
 COLLECTION_COLUMNS = ("source_image_id", "source", "license")
@@ -138,7 +138,7 @@ def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict
 
 
 def _features(columns: Sequence[str], column: str | None) -> dict[str, Any]:
-    features: dict[str, Any] = {name: _TEXT for name in (*columns, LABEL_COLUMN)}
+    features: dict[str, Any] = {name: _TEXT for name in columns}
     features |= {name: _TEXT_LIST for name in LIST_COLUMNS}
     if column == "images":
         features["images"] = {"_type": "List", "feature": _IMAGE}
@@ -149,7 +149,7 @@ def _features(columns: Sequence[str], column: str | None) -> dict[str, Any]:
 
 def _schema(columns: Sequence[str], column: str | None) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    fields = [pa.field(name, pa.string()) for name in (*columns, LABEL_COLUMN)]
+    fields = [pa.field(name, pa.string()) for name in columns]
     fields += [pa.field(name, pa.list_(pa.string())) for name in LIST_COLUMNS]
     if column == "images":
         fields.append(pa.field("images", pa.list_(image)))
@@ -166,7 +166,7 @@ def arrow_schema(spec: VariantSpec, task: str = REFUSAL) -> pa.Schema:
 def contrast_schema() -> pa.Schema:
     """The `contrast` config: twins of every variant in one table, images as a list (empty for
     text-only rows, one for single-image variants, the fragments in order for the others)."""
-    return _schema(TEXT_COLUMNS, "images")
+    return _schema((*TEXT_COLUMNS, LABEL_COLUMN), "images")
 
 
 def _row(
@@ -183,7 +183,6 @@ def _row(
     row: dict[str, Any] = {
         "id": sample.sample_id,
         "question_id": sample.twin_of or sample.question_id,
-        LABEL_COLUMN: sample_label(sample),
         "original_id": sample.original_id or "",
         "scenario": sample.scenario,
         "scenario_name": scenario_names.get(sample.scenario, sample.scenario),
@@ -199,6 +198,8 @@ def _row(
     }
     if spec.question_source == "collection":
         row |= collection_fields(sample, images)
+    if sample.twin_of is not None:
+        row[LABEL_COLUMN] = sample_label(sample)
     if task != REFUSAL:
         row |= {"task": task} | {c: sample.labels.get(c, "") for c in task_columns(task)[1:]}
     cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]

@@ -65,14 +65,19 @@ def test_build_writes_twins_and_measures_leakage(built: dict[str, Any]) -> None:
     assert "config_name: contrast" in card
 
 
+def _load(built: dict[str, Any], config: str, split: str) -> datasets.Dataset:
+    """Its own datasets cache: the shared one keys a local folder by name, not content."""
+    cache = str(built["artifacts"] / "hf-cache")
+    return datasets.load_dataset(str(built["release"]), config, split=split, cache_dir=cache)
+
+
 def test_contrast_config_loads_with_twins_linked_to_their_source(built: dict[str, Any]) -> None:
-    release = str(built["release"])
-    contrast = datasets.load_dataset(release, "contrast", split="test")
+    contrast = _load(built, "contrast", "test")
     assert set(contrast["label"]) == {"benign"}
     assert Counter(contrast["variant"]) == {v: 4 for v in VARIANTS}
     for variant in VARIANTS:
-        source = datasets.load_dataset(release, variant, split="test")
-        assert set(source["label"]) == {"unsafe"}
+        source = _load(built, variant, "test")
+        assert "label" not in source.column_names  # unsafe, as evaluation reads it
         twins = contrast.filter(lambda row, v=variant: row["variant"] == v)
         assert sorted(twins["question_id"]) == sorted(source["question_id"])
         by_question = {r["question_id"]: r for r in source}
@@ -81,8 +86,8 @@ def test_contrast_config_loads_with_twins_linked_to_their_source(built: dict[str
             assert twin["id"] != unsafe["id"] and twin["question"] != unsafe["question"]
             assert unsafe["key_phrase"].casefold() not in twin["question"].casefold()
             assert len(twin["images"]) == (0 if variant == "text_only" else 1)
-    tiny = datasets.load_dataset(release, "contrast", split="tiny")
-    tiny_source = datasets.load_dataset(release, "text_only", split="tiny")
+    tiny = _load(built, "contrast", "tiny")
+    tiny_source = _load(built, "text_only", "tiny")
     assert set(tiny["question_id"]) == set(tiny_source["question_id"])
 
 
