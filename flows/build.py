@@ -7,6 +7,7 @@ the same config makes no LLM call and draws nothing, and a killed run resumes wh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -26,11 +27,12 @@ from flows.artifacts_lock import artifacts_lock
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
+from flows.cpu import choose_workers
 from flows.derive_stage import DerivedFields, derive_fields, derive_stage
 from flows.import_stage import import_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
-from flows.ocr_stage import ocr_expectations, run_ocr
+from flows.ocr_stage import ReadBack, read_back_check
 from flows.preflight import select_scenarios
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
@@ -140,38 +142,46 @@ def review_stage(
     )
 
 
+def start_read_back(
+    config: BuildConfig,
+    extractions: list[Extraction],
+    derived: dict[tuple[str, str], dict[str, str]],
+    artifacts: Path,
+    catalog_path: Path,
+    workers: int,
+) -> ReadBack:
+    """The read-back checks of this run, ready to take images as they are drawn; images
+    checked by an earlier run (same render inputs, same image id) are not read again."""
+    by_question = {e.question_id: e for e in extractions}
+    specs = config.specs()
+
+    def check_for(question_id: str, variant: str):
+        extraction = by_question.get(question_id)
+        if extraction is None:
+            return None
+        fields = sample_fields(extraction, derived.get((question_id, variant)))
+        return read_back_check(specs.get(variant), fields)
+
+    with Catalog(catalog_path) as catalog:
+        known = {c.image_id: c for c in catalog.records("ocr_checks")}
+    return ReadBack(check_for, specs, artifacts, known, config.review.ocr_engine, workers)
+
+
 @task(name="ocr_check", **STAGE)
 def ocr_stage(
     config: BuildConfig,
+    read_back: ReadBack,
     samples: list[Sample],
-    extractions: list[Extraction],
     images: dict[str, ImageRecord],
-    artifacts: Path,
     catalog_path: Path,
-    derived: dict[tuple[str, str], dict[str, str]],
 ) -> dict[str, str]:
-    """OCR (or decode) every image whose variant asks for it and that was not checked before;
-    record the checks; return failures."""
-    by_question = {e.question_id: e for e in extractions}
-    expected = ocr_expectations(
-        samples,
-        config.specs(),
-        lambda s: sample_fields(
-            by_question[s.question_id], derived.get((s.question_id, s.variant))
-        ),
-    )
+    """Wait for the read-back checks started during the image stage (and check what they did
+    not get: images fetched from a shared store, collection images); record them; return
+    failures."""
+    read_back.submit_samples(samples, images)
+    with console.status(f"Read-back checks of {read_back.submitted} images"):
+        fresh, failures = read_back.results(samples, config.review.max_cer)
     with Catalog(catalog_path) as catalog:
-        known = {c.image_id: c for c in catalog.records("ocr_checks")}
-        fresh, failures = run_ocr(
-            samples,
-            expected,
-            images,
-            artifacts,
-            known,
-            config.review.max_cer,
-            console,
-            config.specs(),
-        )
         catalog.upsert("ocr_checks", fresh)
     return failures
 
@@ -364,15 +374,28 @@ def make_images(
     limits: list[str],
     derived: DerivedFields,
     collection: list[ImageRecord],
+    read_back: ReadBack | None = None,
 ) -> ImageStageResult:
-    """Every image the variants' recipes need for `extractions`, on the configured runner."""
+    """Every image the variants' recipes need for `extractions`, on the configured runner;
+    `read_back` gets each sample's images as they are drawn (a local store only: images put to
+    a shared store are checked once fetched)."""
+    store = ArtifactStore.from_config(cfg.runner)
+    feed = read_back.submit if read_back is not None and not store.shared else None
     with started_task_runner(cfg.runner, artifacts) as runner:
         gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
         images = make_variant_images(
-            cfg, extractions, specs, artifacts, runner, gpu_limit, derived.usable(), collection
+            cfg,
+            extractions,
+            specs,
+            artifacts,
+            runner,
+            gpu_limit,
+            derived.usable(),
+            collection,
+            feed,
         )
     # Review and publish read local files: bring what workers put to a shared store here.
-    ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
+    store.fetch(artifacts, images.images.values())
     return images
 
 
@@ -432,6 +455,32 @@ def _human_review(
     return outcome
 
 
+def _check_images(
+    cfg: BuildConfig,
+    accepted: list[Extraction],
+    grounded: Any,
+    specs: list[VariantSpec],
+    images: ImageStageResult,
+    derived: DerivedFields,
+    read_back: ReadBack | None,
+    catalog_path: Path,
+) -> tuple[list[Sample], dict[str, str], dict[str, str]]:
+    """The samples of the drawn images, their image errors and their read-back failures."""
+    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity, derived.fields)
+    failures = {**images.errors, **derived.errors}
+    image_errors = {
+        s.sample_id: failures[key]
+        for s in samples
+        if (key := (s.question_id, s.variant)) in failures
+    }
+    samples += grounded.samples
+    images.images.update(grounded.images)
+    ocr_errors = (
+        {} if read_back is None else ocr_stage(cfg, read_back, samples, images.images, catalog_path)
+    )
+    return samples, image_errors, ocr_errors
+
+
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
@@ -485,29 +534,30 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("derivations", run_id, derived.records)
     all_calls += derived.calls
     collection = list(grounded.images.values())
-    images = make_images(cfg, accepted, specs, artifacts, limits, derived, collection)
-    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity, derived.fields)
-    failures = {**images.errors, **derived.errors}
-    image_errors = {
-        s.sample_id: failures[key]
-        for s in samples
-        if (key := (s.question_id, s.variant)) in failures
-    }
-    samples += grounded.samples
-    images.images.update(grounded.images)
-    ocr_errors = (
-        ocr_stage(
+    # Render processes and read-back threads: as many as the CPUs other work leaves free.
+    workers = choose_workers(cfg.render.workers)
+    render_cfg = cfg.model_copy(
+        update={"render": cfg.render.model_copy(update={"workers": workers.workers})}
+    )
+    read_back = (
+        start_read_back(
             cfg,
-            samples,
             accepted + grounded.extractions,
-            images.images,
+            derived.fields,
             artifacts,
             catalog_path,
-            derived.fields,
+            workers.workers,
         )
         if cfg.review.ocr_check
-        else {}
+        else None
     )
+    with read_back or contextlib.nullcontext():
+        images = make_images(
+            render_cfg, accepted, specs, artifacts, limits, derived, collection, read_back
+        )
+        samples, image_errors, ocr_errors = _check_images(
+            cfg, accepted, grounded, specs, images, derived, read_back, catalog_path
+        )
     decisions = review_stage(
         samples, accepted + grounded.extractions, image_errors, ocr_errors, cfg.specs()
     )
@@ -551,4 +601,5 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         skipped,
         all_calls,
     )
+    summary["workers"] = workers.model_dump()
     return add_to_summary(summary, grounded)
