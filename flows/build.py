@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -481,7 +482,22 @@ def _check_images(
     return samples, image_errors, ocr_errors
 
 
+class StageClock:
+    """Wall seconds per stage, for the run summary (`stage_s`): each lap is the time since the
+    previous one."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 2)
+        self._last = now
+
+
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
+    clock = StageClock()
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
     # Variants whose questions are written about collection images come from that stage.
@@ -516,6 +532,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
         )
 
+    clock.lap("questions")
     accepted = [e for e in extractions if e.status == "accepted"]
     skipped = [s.name for s in specs if s.needs_image_model and not cfg.image_model.path]
     if skipped:
@@ -534,6 +551,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("derivations", run_id, derived.records)
     all_calls += derived.calls
     collection = list(grounded.images.values())
+    clock.lap("derive")
     # Render processes and read-back threads: as many as the CPUs other work leaves free.
     workers = choose_workers(cfg.render.workers)
     render_cfg = cfg.model_copy(
@@ -555,9 +573,11 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         images = make_images(
             render_cfg, accepted, specs, artifacts, limits, derived, collection, read_back
         )
+        clock.lap("images")  # read-back checks run meanwhile
         samples, image_errors, ocr_errors = _check_images(
             cfg, accepted, grounded, specs, images, derived, read_back, catalog_path
         )
+        clock.lap("read_back")  # the checks still running when the last image was drawn
     decisions = review_stage(
         samples, accepted + grounded.extractions, image_errors, ocr_errors, cfg.specs()
     )
@@ -567,6 +587,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("samples", run_id, samples)
         catalog.replace_run_rows("reviews", run_id, decisions)
 
+    clock.lap("review")
     review = None
     if cfg.review.mode == "label-studio":
         review = _human_review(
@@ -588,6 +609,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         publish = publish_stage(cfg, samples, artifacts, run_id)
         if publish.status == "empty" and review is not None and review.pending:
             publish = unpublished(cfg, artifacts, "pending_review")
+    clock.lap("publish")
     summary = _summary(
         run_id,
         line,
@@ -602,4 +624,5 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         all_calls,
     )
     summary["workers"] = workers.model_dump()
+    summary["stage_s"] = clock.laps
     return add_to_summary(summary, grounded)
