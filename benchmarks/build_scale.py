@@ -118,6 +118,7 @@ def run_ours(work: Path, questions: Path, max_per_scenario: int | None) -> dict:
         checks=checks,
         questions=len(texts),
         accepted=summary["samples_accepted"],
+        rejections=summary["rejections"],
     )
     (work / "texts.json").write_text(json.dumps(texts))
     return result

@@ -67,7 +67,6 @@ def build_full_size_sdxl(folder: Path, device: str, dtype: str) -> Path:
             num_hidden_layers=layers,
             num_attention_heads=heads,
             max_position_embeddings=77,
-            hidden_act="gelu",
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -91,6 +90,7 @@ def build_full_size_sdxl(folder: Path, device: str, dtype: str) -> Path:
         )
         vae = AutoencoderKL(
             block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
             down_block_types=("DownEncoderBlock2D",) * 4,
             up_block_types=("UpDecoderBlock2D",) * 4,
             latent_channels=4,
@@ -99,7 +99,9 @@ def build_full_size_sdxl(folder: Path, device: str, dtype: str) -> Path:
             force_upcast=True,
         )
         text_encoder = CLIPTextModel(clip(768, 12, 12, hidden_act="quick_gelu"))
-        text_encoder_2 = CLIPTextModelWithProjection(clip(1280, 32, 20, projection_dim=1280))
+        text_encoder_2 = CLIPTextModelWithProjection(
+            clip(1280, 32, 20, hidden_act="gelu", projection_dim=1280)
+        )
     torch.set_default_dtype(torch.float32)
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
