@@ -300,7 +300,7 @@ def croissant_metadata(
         if review.mode == "label-studio"
         else "0 human annotations (automatic checks)",
         "rai:machineAnnotationTools": ["SafetyForge rule checks"]
-        + (["tesseract OCR"] if review.ocr_check else []),
+        + ([f"{review.ocr_engine} OCR"] if review.ocr_check else []),
         "rai:dataAnnotationAnalysis": _annotation_analysis(outcomes),
         "rai:dataUseCases": [
             "Intended: evaluating whether vision-language models refuse (or, for advice "
