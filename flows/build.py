@@ -552,7 +552,9 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     all_calls += derived.calls
     collection = list(grounded.images.values())
     clock.lap("derive")
-    # Render processes and read-back threads: as many as the CPUs other work leaves free.
+    # Render processes: as many as the CPUs other work leaves free (a pool on busy cores is
+    # slower than fewer processes). Read-back threads: one per core; they cost nothing to start
+    # and wait inside the OCR engine, so on busy cores they only take this run's fair share.
     workers = choose_workers(cfg.render.workers)
     render_cfg = cfg.model_copy(
         update={"render": cfg.render.model_copy(update={"workers": workers.workers})}
@@ -564,7 +566,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             derived.fields,
             artifacts,
             catalog_path,
-            workers.workers,
+            workers.cores,
         )
         if cfg.review.ocr_check
         else None
