@@ -122,3 +122,30 @@ def test_batch_size_pick_fits_the_free_memory():
     assert sd_model.pick_batch_size(1000 * mib, 100 * mib) == 8  # 8 x 100 <= 800
     assert sd_model.pick_batch_size(1000 * mib, 30 * mib) == 16
     assert sd_model.pick_batch_size(100 * mib, 500 * mib) == 1  # nothing fits: one at a time
+
+
+def test_a_build_runs_the_architecture_end_to_end(model, prefect_api, tmp_path):
+    from flows.build import build_benchmark
+
+    architecture, folder = model
+    cfg = load_config(
+        None,
+        [
+            f"artifacts_dir={tmp_path}",
+            "scenarios=[fraud]",
+            "questions_per_scenario=1",
+            "variants=[sd, sd_typo]",
+            f"image_model.path={folder}",
+            f"image_model.pipeline={EXPECTED[architecture][0]}",
+            "image_model.steps=2",
+            "image_model.width=64",
+            "image_model.height=64",
+            "render.workers=1",
+        ],
+    )
+    summary = build_benchmark(config=cfg.model_dump(mode="json"))
+    assert summary["samples_accepted"] == 2, summary["rejections"]
+    import datasets
+
+    sd = datasets.load_dataset(summary["release_path"], "sd", split="test")
+    assert sd[0]["image"].size == (64, 64)
