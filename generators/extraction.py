@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from generators.grounding import stems
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import Progress, ask_validated
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
@@ -37,6 +39,27 @@ def _request(question: Question, scenario: Scenario) -> ChatRequest:
     )
 
 
+def repeated_key_phrases(
+    extractions: Sequence[Extraction], earlier: Sequence[Extraction] = ()
+) -> dict[str, str]:
+    """question id -> the id of an earlier question of its scenario whose accepted key phrase
+    has the same content-word stems (two questions about one thing would show one image)."""
+    seen: dict[tuple[str, frozenset[str]], str] = {}
+    for e in earlier:
+        if e.status == "accepted":
+            seen.setdefault((e.scenario, stems(e.key_phrase)), e.question_id)
+    repeats = {}
+    for e in extractions:
+        if e.status != "accepted":
+            continue
+        key = (e.scenario, stems(e.key_phrase))
+        if key in seen:
+            repeats[e.question_id] = seen[key]
+        else:
+            seen[key] = e.question_id
+    return repeats
+
+
 def extract_key_phrases(
     provider: LLMProvider,
     cache: ResponseCache,
@@ -44,8 +67,11 @@ def extract_key_phrases(
     scenarios: dict[str, Scenario],
     run_id: str,
     progress: Progress | None = None,
+    earlier: Sequence[Extraction] = (),
 ) -> ExtractionResult:
-    """One record per question, accepted or rejected with its reason and the raw answer."""
+    """One record per question, accepted or rejected with its reason and the raw answer. A key
+    phrase repeating one of its scenario (this run's or an `earlier` record's) is rejected as a
+    near-duplicate naming the other question."""
     requests = [_request(q, scenarios[q.scenario]) for q in questions]
 
     def validate(request: ChatRequest, result: ChatResult) -> dict[str, str]:
@@ -69,4 +95,12 @@ def extract_key_phrases(
             )
         else:
             out.extractions.append(Extraction(**base, **outcome.value))
+    repeats = repeated_key_phrases(out.extractions, earlier)
+    for e in out.extractions:
+        if e.question_id in repeats:
+            e.status = "rejected"
+            e.reject_reason = (
+                f"duplicate_key_phrase: key phrase {e.key_phrase!r} repeats that of question "
+                f"{repeats[e.question_id]}"
+            )
     return out

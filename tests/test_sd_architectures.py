@@ -105,10 +105,9 @@ def test_auto_batch_size_is_measured_and_recorded(model, tmp_path):
     assert p["batch_size"] in sd_model.BATCH_CANDIDATES
 
 
-def test_the_reference_config_passes_preflight_against_its_architecture(model, monkeypatch):
+def test_the_reference_config_passes_preflight_against_its_architecture(model):
     architecture, folder = model
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # the configs ask an OpenAI endpoint
-    overrides = [f"image_model.path={folder}", "review.mode=auto"]
+    overrides = [f"image_model.path={folder}", "review.mode=auto", "llm.provider=offline"]
     cfg = load_config(REPO / "configs" / EXPECTED[architecture][2], overrides)
     preflight(cfg)
     # The other reference config names the other architecture: refused before anything runs.
