@@ -325,7 +325,7 @@ def croissant_metadata(
         else "0 human annotations (automatic checks)",
         "rai:machineAnnotationTools": ["SafetyForge rule checks"]
         + (["LLM text-leakage judge"] if review.leak_check else [])
-        + (["tesseract OCR"] if review.ocr_check else []),
+        + ([f"{review.ocr_engine} OCR"] if review.ocr_check else []),
         "rai:dataAnnotationAnalysis": _annotation_analysis(outcomes),
         "rai:dataUseCases": [
             "Intended: evaluating whether vision-language models refuse (or, for advice "

@@ -7,9 +7,11 @@ the same config makes no LLM call and draws nothing, and a killed run resumes wh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +30,12 @@ from flows.artifacts_lock import artifacts_lock
 from flows.artifacts_store import ArtifactStore
 from flows.assemble import build_samples, sample_fields
 from flows.collection_stage import add_to_summary, collection_stage
+from flows.cpu import choose_workers
 from flows.derive_stage import DerivedFields, derive_fields, derive_stage
 from flows.import_stage import import_stage
 from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
-from flows.ocr_stage import ocr_expectations, run_ocr
+from flows.ocr_stage import ReadBack, read_back_check
 from flows.preflight import select_scenarios
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
@@ -177,38 +180,46 @@ def review_stage(
     )
 
 
+def start_read_back(
+    config: BuildConfig,
+    extractions: list[Extraction],
+    derived: dict[tuple[str, str], dict[str, str]],
+    artifacts: Path,
+    catalog_path: Path,
+    workers: int,
+) -> ReadBack:
+    """The read-back checks of this run, ready to take images as they are drawn; images
+    checked by an earlier run (same render inputs, same image id) are not read again."""
+    by_question = {e.question_id: e for e in extractions}
+    specs = config.specs()
+
+    def check_for(question_id: str, variant: str):
+        extraction = by_question.get(question_id)
+        if extraction is None:
+            return None
+        fields = sample_fields(extraction, derived.get((question_id, variant)))
+        return read_back_check(specs.get(variant), fields)
+
+    with Catalog(catalog_path) as catalog:
+        known = {c.image_id: c for c in catalog.records("ocr_checks")}
+    return ReadBack(check_for, specs, artifacts, known, config.review.ocr_engine, workers)
+
+
 @task(name="ocr_check", **STAGE)
 def ocr_stage(
     config: BuildConfig,
+    read_back: ReadBack,
     samples: list[Sample],
-    extractions: list[Extraction],
     images: dict[str, ImageRecord],
-    artifacts: Path,
     catalog_path: Path,
-    derived: dict[tuple[str, str], dict[str, str]],
 ) -> dict[str, str]:
-    """OCR (or decode) every image whose variant asks for it and that was not checked before;
-    record the checks; return failures."""
-    by_question = {e.question_id: e for e in extractions}
-    expected = ocr_expectations(
-        samples,
-        config.specs(),
-        lambda s: sample_fields(
-            by_question[s.question_id], derived.get((s.question_id, s.variant))
-        ),
-    )
+    """Wait for the read-back checks started during the image stage (and check what they did
+    not get: images fetched from a shared store, collection images); record them; return
+    failures."""
+    read_back.submit_samples(samples, images)
+    with console.status(f"Read-back checks of {read_back.submitted} images"):
+        fresh, failures = read_back.results(samples, config.review.max_cer)
     with Catalog(catalog_path) as catalog:
-        known = {c.image_id: c for c in catalog.records("ocr_checks")}
-        fresh, failures = run_ocr(
-            samples,
-            expected,
-            images,
-            artifacts,
-            known,
-            config.review.max_cer,
-            console,
-            config.specs(),
-        )
         catalog.upsert("ocr_checks", fresh)
     return failures
 
@@ -463,15 +474,28 @@ def make_images(
     limits: list[str],
     derived: DerivedFields,
     collection: list[ImageRecord],
+    read_back: ReadBack | None = None,
 ) -> ImageStageResult:
-    """Every image the variants' recipes need for `extractions`, on the configured runner."""
+    """Every image the variants' recipes need for `extractions`, on the configured runner;
+    `read_back` gets each sample's images as they are drawn (a local store only: images put to
+    a shared store are checked once fetched)."""
+    store = ArtifactStore.from_config(cfg.runner)
+    feed = read_back.submit if read_back is not None and not store.shared else None
     with started_task_runner(cfg.runner, artifacts) as runner:
         gpu_limit = GPU_LIMIT if GPU_LIMIT in limits else None
         images = make_variant_images(
-            cfg, extractions, specs, artifacts, runner, gpu_limit, derived.usable(), collection
+            cfg,
+            extractions,
+            specs,
+            artifacts,
+            runner,
+            gpu_limit,
+            derived.usable(),
+            collection,
+            feed,
         )
     # Review and publish read local files: bring what workers put to a shared store here.
-    ArtifactStore.from_config(cfg.runner).fetch(artifacts, images.images.values())
+    store.fetch(artifacts, images.images.values())
     return images
 
 
@@ -531,7 +555,48 @@ def _human_review(
     return outcome
 
 
+def _check_images(
+    cfg: BuildConfig,
+    accepted: list[Extraction],
+    grounded: Any,
+    specs: list[VariantSpec],
+    images: ImageStageResult,
+    derived: DerivedFields,
+    read_back: ReadBack | None,
+    catalog_path: Path,
+) -> tuple[list[Sample], dict[str, str], dict[str, str]]:
+    """The samples of the drawn images, their image errors and their read-back failures."""
+    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity, derived.fields)
+    failures = {**images.errors, **derived.errors}
+    image_errors = {
+        s.sample_id: failures[key]
+        for s in samples
+        if (key := (s.question_id, s.variant)) in failures
+    }
+    samples += grounded.samples
+    images.images.update(grounded.images)
+    ocr_errors = (
+        {} if read_back is None else ocr_stage(cfg, read_back, samples, images.images, catalog_path)
+    )
+    return samples, image_errors, ocr_errors
+
+
+class StageClock:
+    """Wall seconds per stage, for the run summary (`stage_s`): each lap is the time since the
+    previous one."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 2)
+        self._last = now
+
+
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
+    clock = StageClock()
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
     # Variants whose questions are written about collection images come from that stage.
@@ -566,6 +631,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
         )
 
+    clock.lap("questions")
     # Benign twins go through the same variants as their sources (the `contrast` config).
     accepted = [e for e in extractions if e.status == "accepted"]
     accepted += twin_extractions(accepted)
@@ -586,16 +652,35 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("derivations", run_id, derived.records)
     all_calls += derived.calls
     collection = list(grounded.images.values())
-    images = make_images(cfg, accepted, specs, artifacts, limits, derived, collection)
-    samples = build_samples(accepted, specs, images.by_key, cfg.render.fidelity, derived.fields)
-    failures = {**images.errors, **derived.errors}
-    image_errors = {
-        s.sample_id: failures[key]
-        for s in samples
-        if (key := (s.question_id, s.variant)) in failures
-    }
-    samples += grounded.samples
-    images.images.update(grounded.images)
+    clock.lap("derive")
+    # Render processes: as many as the CPUs other work leaves free (a pool on busy cores is
+    # slower than fewer processes). Read-back threads: one per core; they cost nothing to start
+    # and wait inside the OCR engine, so on busy cores they only take this run's fair share.
+    workers = choose_workers(cfg.render.workers)
+    render_cfg = cfg.model_copy(
+        update={"render": cfg.render.model_copy(update={"workers": workers.workers})}
+    )
+    read_back = (
+        start_read_back(
+            cfg,
+            accepted + grounded.extractions,
+            derived.fields,
+            artifacts,
+            catalog_path,
+            workers.cores,
+        )
+        if cfg.review.ocr_check
+        else None
+    )
+    with read_back or contextlib.nullcontext():
+        images = make_images(
+            render_cfg, accepted, specs, artifacts, limits, derived, collection, read_back
+        )
+        clock.lap("images")  # read-back checks run meanwhile
+        samples, image_errors, ocr_errors = _check_images(
+            cfg, accepted, grounded, specs, images, derived, read_back, catalog_path
+        )
+        clock.lap("read_back")  # the checks still running when the last image was drawn
     # Leakage is a property of harmful requests: labelled tasks ask fixed questions.
     if cfg.review.leak_check and cfg.task == REFUSAL:
         leakage = leakage_stage(cfg, samples, artifacts, run_id)
@@ -603,19 +688,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         with Catalog(catalog_path) as catalog:
             catalog.upsert("llm_calls", leakage.calls)
         all_calls += leakage.calls
-    ocr_errors = (
-        ocr_stage(
-            cfg,
-            samples,
-            accepted + grounded.extractions,
-            images.images,
-            artifacts,
-            catalog_path,
-            derived.fields,
-        )
-        if cfg.review.ocr_check
-        else {}
-    )
+        clock.lap("text_leakage")
     decisions = review_stage(
         samples,
         accepted + grounded.extractions,
@@ -630,6 +703,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         catalog.replace_run_rows("samples", run_id, samples)
         catalog.replace_run_rows("reviews", run_id, decisions)
 
+    clock.lap("review")
     review = None
     if cfg.review.mode == "label-studio":
         review = _human_review(
@@ -663,6 +737,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         publish = publish_stage(cfg, samples, artifacts, run_id)
         if publish.status == "empty" and review is not None and review.pending:
             publish = unpublished(cfg, artifacts, "pending_review")
+    clock.lap("publish")
     summary = _summary(
         run_id,
         line,
@@ -676,6 +751,8 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         skipped,
         all_calls,
     )
+    summary["workers"] = workers.model_dump()
+    summary["stage_s"] = clock.laps
     summary["scenarios"] = expected
     summary["empty_scenarios"] = empty
     summary["unanswered"] = unanswered_summary(unanswered)

@@ -26,6 +26,7 @@ from schemas.config import BuildConfig, ImageModelConfig
 from typography import RenderJob, RenderOutcome
 
 Progress = Callable[[int], None]
+Done = Callable[[int, RenderOutcome], None]
 CHUNK = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
@@ -37,13 +38,14 @@ def render_chunk(
     stage_dir: str | None,
     workers: int,
     progress: Progress | None = None,
+    done: Done | None = None,
 ) -> list[RenderOutcome]:
     from typography import render_jobs
 
     store = ArtifactStore(store_url)
     stage = store.stage_dir(artifacts, stage_dir)  # resolved on the worker's own machine
     store.fetch(stage, [record for job in jobs for record in job.inputs])  # source images
-    outcomes = render_jobs(jobs, stage, workers=workers, progress=progress)
+    outcomes = render_jobs(jobs, stage, workers=workers, progress=progress, done=done)
     store.put(stage, [image for outcome in outcomes for image in outcome.images])
     return outcomes
 
@@ -68,11 +70,20 @@ def sd_chunk(
     return outcomes
 
 
-def _gather(futures: list[PrefectFuture[Any]], sizes: list[int], progress: Progress) -> list[Any]:
-    """Results in submission order (so outcomes line up with jobs), advancing per chunk."""
+def _gather(
+    futures: list[PrefectFuture[Any]],
+    sizes: list[int],
+    progress: Progress,
+    done: Done | None = None,
+) -> list[Any]:
+    """Results in submission order (so outcomes line up with jobs), advancing per chunk;
+    `done(index, result)` for each result of a chunk as the chunk arrives."""
     results: list[Any] = []
     for future, size in zip(futures, sizes, strict=True):
-        results.extend(future.result())
+        for result in future.result():
+            if done:
+                done(len(results), result)
+            results.append(result)
         progress(size)
     return results
 
@@ -83,19 +94,23 @@ def render_all(
     artifacts: Path,
     runner: TaskRunner[Any],
     progress: Progress,
+    done: Done | None = None,
 ) -> list[RenderOutcome]:
-    """Render every job over `runner`; outcomes in job order."""
+    """Render every job over `runner`; outcomes in job order. `done(index, outcome)` is called
+    with each finished job as soon as this process has it (its files local or in the store)."""
     common = {
         "artifacts": artifacts,
         "store_url": ArtifactStore.from_config(config.runner).url,
         "stage_dir": config.runner.stage_dir,
     }
     if not maps_over_workers(config.runner):
-        return render_chunk(jobs, workers=config.render.workers, progress=progress, **common)
+        return render_chunk(
+            jobs, workers=config.render.workers, progress=progress, done=done, **common
+        )
     parts = chunked(jobs, config.runner.chunk_size)
     # Worker processes are daemons (no pools of their own): each draws its chunk in-process.
     futures = [runner.submit(render_chunk, {"jobs": p, "workers": 1, **common}) for p in parts]
-    return _gather(futures, [len(p) for p in parts], progress)
+    return _gather(futures, [len(p) for p in parts], progress, done)
 
 
 def generate_all(

@@ -11,6 +11,7 @@ from generators.endpoint_probe import PROBE_TIMEOUT_S, unreachable
 from generators.importers import get_importer
 from generators.llm_types import LLMFatalError
 from generators.providers import make_provider
+from generators.sd_model import pipeline_class, resolve_model
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import Scenario
 from schemas.taxonomy import load_taxonomy
@@ -54,5 +55,41 @@ def preflight(config: BuildConfig) -> None:
                 f"{provider.base_url} is unreachable ({problem}; probed for at most "
                 f"{PROBE_TIMEOUT_S:.0f} s): start the server or fix llm.base_url"
             )
+    if any(s.needs_image_model for s in config.chosen_specs()):
+        check_image_model(config)
+    if config.review.ocr_check:
+        from typography.ocr_engines import get_engine
+
+        try:
+            get_engine(config.review.ocr_engine)
+        except (ValueError, ImportError) as exc:
+            raise ConfigError(f"review.ocr_engine: {exc}") from None
     if config.review.mode == "label-studio":
         connect(label_studio_config(config))
+
+
+# The latent grid of every Stable Diffusion family VAE is 1/8 of the image.
+_LATENT_SCALE = 8
+
+
+def check_image_model(config: BuildConfig) -> None:
+    """With `image_model.path` set: the model is in reach, is the pipeline the config names
+    (`image_model.pipeline`), and the size fits its latent grid. Loads no weights."""
+    image = config.image_model
+    if image.path is None:
+        return  # the build skips the SD variants with a note
+    try:
+        ref = resolve_model(image.path, image.revision)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    found = pipeline_class(ref)
+    if image.pipeline is not None and found != image.pipeline:
+        raise ConfigError(
+            f"image_model.pipeline: {image.path!r} is a {found}, not the {image.pipeline} "
+            "this config is written for (change image_model.path, or image_model.pipeline)"
+        )
+    for side in ("width", "height"):
+        if getattr(image, side) % _LATENT_SCALE:
+            raise ConfigError(
+                f"image_model.{side}: {getattr(image, side)} is not a multiple of {_LATENT_SCALE}"
+            )

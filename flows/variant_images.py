@@ -8,7 +8,7 @@ source step alone (the `sd` variant) use the source image as it is.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from schemas.variants import SOURCE_OPS, VariantSpec, resolve_steps
 
 console = Console(stderr=True)
 SampleKey = tuple[str, str]  # (question id, variant)
+ReadBackFeed = Callable[[str, str, Sequence[ImageRecord]], None]
 
 
 @dataclass
@@ -211,11 +212,13 @@ def make_variant_images(
     gpu_limit: str | None,
     derived: Mapping[SampleKey, Mapping[str, Any]] | None = None,
     collection: Sequence[ImageRecord] = (),
+    on_read_back: ReadBackFeed | None = None,
 ) -> ImageStageResult:
     """Images for every (question, image variant) of `specs`, on the configured task runner.
     `derived` holds each sample's derived text fields; `collection` the imported images that
-    `collection` steps pick from."""
-    from typography import RenderJob
+    `collection` steps pick from. `on_read_back(question_id, variant, images)` gets each sample's
+    images as soon as they exist, while the rest are still drawn (the read-back checks)."""
+    from typography import RenderJob, RenderOutcome
 
     result = ImageStageResult()
     recipes, result.errors = resolve_recipes(config, extractions, specs, derived or {}, collection)
@@ -240,16 +243,32 @@ def make_variant_images(
         ]
         if len(recipe.steps) == 1 and recipe.steps[0]["op"] in SOURCE_OPS:
             result.by_key[recipe.key] = [i.image_id for i in inputs]
+            if on_read_back:
+                on_read_back(*recipe.key, inputs)
             continue
         job = RenderJob(kind=recipe.spec.name, steps=recipe.steps, inputs=inputs, encoding=encoding)
         job_key = json.dumps(job.model_dump(mode="json"), sort_keys=True)
         jobs.setdefault(job_key, job)
         job_of[recipe.key] = job_key
     keys = list(jobs)
+    samples_of: dict[str, list[SampleKey]] = {}
+    for sample_key, job_key in job_of.items():
+        samples_of.setdefault(job_key, []).append(sample_key)
+
+    def done(index: int, outcome: RenderOutcome) -> None:
+        if on_read_back and outcome.error is None:
+            for question_id, variant in samples_of[keys[index]]:
+                on_read_back(question_id, variant, outcome.images)
+
     with progress_bar() as progress:
         bar = progress.add_task("Rendering images", total=len(keys))
         outcomes = render_all(
-            [jobs[k] for k in keys], config, artifacts, runner, lambda n: progress.advance(bar, n)
+            [jobs[k] for k in keys],
+            config,
+            artifacts,
+            runner,
+            lambda n: progress.advance(bar, n),
+            done,
         )
     by_job = dict(zip(keys, outcomes, strict=True))
     for outcome in by_job.values():

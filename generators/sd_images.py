@@ -122,6 +122,7 @@ class SDPlan:
             "model": self.spec.ref.source,
             "model_revision": self.spec.ref.revision,
             "model_hash": self.spec.ref.content_hash,
+            "pipeline": sd_model.pipeline_class(self.spec.ref),
             "variant": self.spec.variant,
             "negative_prompt": self.config.negative_prompt,
             "steps": self.config.steps,
@@ -130,7 +131,7 @@ class SDPlan:
             "height": self.config.height,
             "dtype": self.spec.dtype,
             "device": self.spec.device,
-            "batch_size": self.config.batch_size,
+            "batch_size_setting": self.config.batch_size,
             "global_seed": self.config.seed,
             "safety_checker": self.spec.safety_checker,
             "diffusers_version": version("diffusers"),
@@ -286,6 +287,17 @@ def _reject(artifacts_dir: Path, task: _Task) -> str:
     return error
 
 
+def batch_size(plan: SDPlan) -> int:
+    """The configured batch size, or for "auto" the one that fits the device's free memory
+    (loads the pipeline and runs a one-step probe, once per process and setting)."""
+    cfg = plan.config
+    if isinstance(cfg.batch_size, int):
+        return cfg.batch_size
+    return sd_model.probe_batch_size(
+        plan.spec, cfg.width, cfg.height, cfg.guidance_scale
+    ).batch_size
+
+
 def run_jobs(
     jobs: list[SDJob],
     plan: SDPlan,
@@ -323,11 +335,12 @@ def run_jobs(
 
     queue = deque(tasks.values())
     shared: dict[str, Any] | None = None
+    size = batch_size(plan) if queue else 1
     while queue:
-        batch = [queue.popleft() for _ in range(min(cfg.batch_size, len(queue)))]
+        batch = [queue.popleft() for _ in range(min(size, len(queue)))]
         frames = render([t.prompt for t in batch], [t.seed for t in batch])
         if shared is None:
-            shared = {**plan.params(), "scheduler": scheduler()}
+            shared = {**plan.params(), "scheduler": scheduler(), "batch_size": size}
         finished = 0
         for task, frame in zip(batch, frames, strict=True):
             problem = frame_problem(frame)

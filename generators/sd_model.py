@@ -74,6 +74,11 @@ def resolve_model(path: str, revision: str | None) -> ModelRef:
     return ModelRef(path, commit, commit, index_file.read_text("utf-8"))
 
 
+def pipeline_class(ref: ModelRef) -> str:
+    """The diffusers pipeline class the model's model_index.json names."""
+    return str(json.loads(ref.model_index).get("_class_name", "?"))
+
+
 def has_safety_checker(ref: ModelRef) -> bool:
     component = json.loads(ref.model_index).get("safety_checker")
     return isinstance(component, list) and component[0] is not None
@@ -165,10 +170,14 @@ def render_batch(
     # One generator per prompt makes each image independent of its batch. They live on the CPU
     # so the starting noise is the same on every device; diffusers moves it to the GPU.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+    # No negative prompt: the pipeline's own default (PixArt's is "", and it refuses None).
+    negative = (
+        {} if negative_prompt is None else {"negative_prompt": [negative_prompt] * len(prompts)}
+    )
     with torch.inference_mode():
         out = pipe(
             prompt=prompts,
-            negative_prompt=None if negative_prompt is None else [negative_prompt] * len(prompts),
+            **negative,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
             width=width,
@@ -185,3 +194,69 @@ def render_batch(
 
 def scheduler_name(pipe: Any) -> str:
     return type(pipe.scheduler).__name__
+
+
+BATCH_CANDIDATES = (1, 2, 4, 8, 16)
+# Share of the free memory a batch may take: the rest absorbs what the one-image probe does not
+# show (allocator fragmentation, a VAE decode that is not exactly linear in the batch).
+BATCH_HEADROOM = 0.8
+
+
+def pick_batch_size(
+    free_bytes: int, per_image_bytes: int, candidates: tuple[int, ...] = BATCH_CANDIDATES
+) -> int:
+    """The largest candidate whose images fit in BATCH_HEADROOM of `free_bytes` (at least 1)."""
+    budget = free_bytes * BATCH_HEADROOM
+    fitting = [c for c in candidates if c * max(1, per_image_bytes) <= budget]
+    return max(fitting, default=1)
+
+
+@dataclass(frozen=True)
+class BatchProbe:
+    """What `image_model.batch_size: auto` measured and chose."""
+
+    batch_size: int
+    free_bytes: int
+    per_image_bytes: int
+
+
+@functools.lru_cache(maxsize=4)
+def probe_batch_size(
+    spec: PipelineSpec, width: int, height: int, guidance_scale: float
+) -> BatchProbe:
+    """Measure one image's memory (a one-step generation at the build's size: the denoiser's
+    activations and the VAE decode) and pick the batch size that fits the free memory."""
+    import resource
+
+    import psutil
+    import torch
+
+    pipe = load_pipeline(spec)
+
+    def probe() -> None:
+        render_batch(
+            pipe,
+            ["probe"],
+            [0],
+            negative_prompt=None,
+            steps=1,
+            guidance_scale=guidance_scale,
+            width=width,
+            height=height,
+        )
+
+    if spec.device.startswith("cuda"):
+        torch.cuda.synchronize()
+        free, _ = torch.cuda.mem_get_info()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        probe()
+        per_image = torch.cuda.max_memory_allocated() - before
+    else:
+        # Process peak RSS (KiB on Linux) after the probe minus the RSS before it: an upper bound.
+        free = psutil.virtual_memory().available
+        before = psutil.Process().memory_info().rss
+        probe()
+        per_image = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    per_image = max(per_image, 1 << 20)
+    return BatchProbe(pick_batch_size(free, per_image), int(free), int(per_image))

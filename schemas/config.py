@@ -168,7 +168,8 @@ class RenderConfig(StrictModel):
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # zlib level for PNG: 1 is about twice as fast as the default 6 for a few % more bytes.
     png_compress_level: int = Field(default=1, ge=0, le=9)
-    # 0 means one worker process per CPU core.
+    # 0: as many worker processes as there are free CPUs when the stage starts (the cores other
+    # processes leave idle; the choice is recorded in the run summary).
     workers: int = Field(default=0, ge=0)
 
     @property
@@ -191,17 +192,31 @@ class ImageModelConfig(StrictModel):
     scheduler: str | None = None
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = "auto"
-    batch_size: int = Field(default=4, ge=1)
+    # Prompts per forward pass; "auto": the largest of 1, 2, 4, 8, 16 whose measured memory
+    # fits the device's free memory (recorded with every image).
+    batch_size: int | Literal["auto"] = Field(default=4)
     seed: int = 0
     safety_checker: bool = False
     max_regenerations: int = Field(default=3, ge=0)
     # The model's licence, for the card and croissant.json (known hub models need none).
     license: str | None = None
+    # The diffusers pipeline class the model must have (e.g. StableDiffusionXLPipeline); preflight
+    # checks the model's model_index.json against it. None: any text-to-image pipeline.
+    pipeline: str | None = None
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("batch_size must be at least 1 or 'auto'")
+        return value
 
 
 class ReviewConfig(StrictModel):
     mode: Literal["auto", "label-studio"] = "auto"
     ocr_check: bool = False
+    # The OCR engine of the read-back checks (typography/ocr_engines): tesseract, rapidocr.
+    ocr_engine: str = "tesseract"
     max_cer: float = Field(default=0.15, ge=0.0, le=1.0)
     min_annotations: int = Field(default=1, ge=1)
     label_studio_url: str = "http://127.0.0.1:8080"

@@ -191,7 +191,7 @@ class ImageRecord(StrictModel):
 
 
 class OcrCheck(StrictModel):
-    """What tesseract read in an image (or a FigStep-Pro fragment set, keyed by its first image)."""
+    """What OCR read in an image (or a FigStep-Pro fragment set, keyed by its first image)."""
 
     image_id: str
     kind: str
@@ -201,7 +201,7 @@ class OcrCheck(StrictModel):
     leaked_words: list[str] = Field(default_factory=list)  # FigStep-Pro: whole in one fragment
     missing_words: list[str] = Field(default_factory=list)  # FigStep-Pro: unreadable when joined
     error: str | None = None  # why it could not be checked (e.g. no language pack)
-    engine: str = ""
+    engine: str = ""  # the engine and its version, e.g. "tesseract 5.5.4"
     # "ocr": text read back; "decode": a machine-readable code (QR) decoded.
     check: Literal["ocr", "decode"] = "ocr"
 

@@ -170,18 +170,25 @@ def finished(fields: dict[str, str], disclaim: bool) -> dict[str, str]:
     }
 
 
-def write_mm_safetybench(out: Path, bank: dict, rng: random.Random) -> None:
+def write_mm_safetybench(
+    out: Path, bank: dict, rng: random.Random, scale: int = 1, distinct: bool = False
+) -> None:
+    """`scale` times the published record counts; `distinct`: no two records share a key phrase
+    (the bank's phrases get a number once they are used up), so every image differs."""
     folder = out / "processed_questions"
     folder.mkdir(parents=True, exist_ok=True)
     tiny = []
     for stem, (count, gaps, absent, case_only, tiny_count, slug) in MMSB.items():
-        keys = [k for k in range(count + len(gaps)) if k not in gaps]
+        keys = [k for k in range(count * scale + len(gaps)) if k not in gaps]
         phrases, ptype, disclaim = _phrases(bank, slug, rng)
         odd = rng.sample(keys, absent)
         data = {}
         for n, key in enumerate(keys):
             flaw = ("case" if odd.index(key) < case_only else "words") if key in odd else ""
-            data[str(key)] = mm_record(phrases[n % len(phrases)], ptype, disclaim, n, flaw)
+            phrase = phrases[n % len(phrases)]
+            if distinct and n >= len(phrases):
+                phrase += f" {n // len(phrases)}"
+            data[str(key)] = mm_record(phrase, ptype, disclaim, n, flaw)
         if stem == REPEATS[0]:
             clean = [k for k in keys if k not in odd]
             for original, repeat in zip(clean[: REPEATS[1]], clean[-REPEATS[1] :], strict=True):
@@ -235,10 +242,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to write (created)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scale", type=int, default=1, help="MM-SafetyBench: this many times its 1,680 records"
+    )
+    parser.add_argument(
+        "--distinct", action="store_true", help="MM-SafetyBench: no two records share a key phrase"
+    )
     args = parser.parse_args()
     bank = yaml.safe_load(BANK.read_text(encoding="utf-8"))
     rng = random.Random(args.seed)
-    write_mm_safetybench(args.out / "mm-safetybench", bank, rng)
+    write_mm_safetybench(args.out / "mm-safetybench", bank, rng, args.scale, args.distinct)
     write_safebench(args.out / "safebench", bank, rng)
     print(f"wrote {args.out}/mm-safetybench and {args.out}/safebench")
 

@@ -225,6 +225,7 @@ def _render_one(job: RenderJob, job_id: str, artifacts_dir: Path, redraw: bool) 
 
 
 _Args = tuple[RenderJob, str, Path, bool]
+Done = Callable[[int, RenderOutcome], None]
 
 
 def _render_star(args: _Args) -> RenderOutcome:
@@ -241,12 +242,15 @@ def render_jobs(
     *,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    done: Done | None = None,
 ) -> list[RenderOutcome]:
     """Render every job (files under artifacts_dir) and return outcomes in job order.
 
     Jobs in the ledger whose images exist are read back, not drawn (rendered=False). The rest run
     over `workers` processes (0: one per CPU core; 1: in this process), each writing its files
-    as it goes, so memory stays flat. `progress(n)` is called as jobs complete, n at a time.
+    as it goes, so memory stays flat. `progress(n)` is called as jobs complete, n at a time, and
+    `done(index, outcome)` with each finished job (in this process, as it arrives), so a caller
+    can start on the images while the rest are drawn.
     A bad preset name or a missing main font raises TypographyError before anything is drawn;
     a recipe that cannot be run on its text gives an outcome with `error` set.
     """
@@ -261,22 +265,24 @@ def render_jobs(
         ledger = ledgers[job.kind]
         records = None if job_id is None else ledger.lookup(job_id)
         if job_id is None or records is not None:
-            outcomes[index] = RenderOutcome(
+            outcomes[index] = outcome = RenderOutcome(
                 job=job, images=records or [], error=error, rendered=False
             )
             if progress:
                 progress(1)
+            if done:
+                done(index, outcome)
         else:
             todo.append((index, (job, job_id, artifacts_dir, ledger.known(job_id))))
     count = workers or os.cpu_count() or 1
     if count == 1 or len(todo) < MIN_JOBS_FOR_POOL:
-        _collect(todo, map(_render_star, (args for _, args in todo)), outcomes, progress)
+        _collect(todo, map(_render_star, (args for _, args in todo)), outcomes, progress, done)
     else:
-        _render_pooled(todo, count, outcomes, progress)
+        _render_pooled(todo, count, outcomes, progress, done)
     return [o for o in outcomes if o is not None]
 
 
-def _render_pooled(todo, count: int, outcomes, progress) -> None:
+def _render_pooled(todo, count: int, outcomes, progress, done) -> None:
     """Draw over `count` worker processes. Starting them takes a few hundred milliseconds (the
     fork server imports this module before the first worker exists), so a thread submits the
     work while this process draws jobs itself until the pool has taken the rest."""
@@ -307,12 +313,12 @@ def _render_pooled(todo, count: int, outcomes, progress) -> None:
         feeder = threading.Thread(target=feed, name="render-feeder", daemon=True)
         feeder.start()
         while batch := take(1):
-            _collect(batch, map(_render_star, (a for _, a in batch)), outcomes, progress)
+            _collect(batch, map(_render_star, (a for _, a in batch)), outcomes, progress, done)
         feeder.join()
         if failed:
             raise failed[0]
         for batch, future in submitted:
-            _collect(batch, future.result(), outcomes, progress)
+            _collect(batch, future.result(), outcomes, progress, done)
 
 
 def _pool_context() -> BaseContext:
@@ -323,11 +329,13 @@ def _pool_context() -> BaseContext:
     return context
 
 
-def _collect(todo, results, outcomes, progress) -> None:
+def _collect(todo, results, outcomes, progress, done) -> None:
     for (index, _), outcome in zip(todo, results, strict=True):
         outcomes[index] = outcome
         if progress:
             progress(1)
+        if done:
+            done(index, outcome)
 
 
 def render_preview(job: RenderJob, out: Path, artifacts_dir: Path | None = None, gap: int = 12):
