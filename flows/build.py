@@ -32,14 +32,15 @@ from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ocr_expectations, run_ocr
 from flows.preflight import select_scenarios
+from flows.probe_stage import probe_stage
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
 from flows.variant_images import ImageStageResult, make_variant_images, progress_bar
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
-from generators.llm_summary import summarize_llm
-from generators.providers import make_provider
+from generators.llm_summary import llm_yield_section, summarize_llm
+from generators.providers import make_fallbacks, make_provider
 from generators.questions import EarlierQuestions, QuestionsResult, generate_questions
 from schemas.config import AUTO_VERSION, BuildConfig
 from schemas.records import (
@@ -101,6 +102,7 @@ def questions_stage(
             run_id,
             progress=lambda n: progress.advance(bar, n),
             earlier=earlier,
+            fallbacks=make_fallbacks(config.llm),
         )
 
 
@@ -124,6 +126,7 @@ def extraction_stage(
             {s.slug: s for s in scenarios},
             run_id,
             progress=lambda n: progress.advance(bar, n),
+            fallbacks=make_fallbacks(config.llm),
         )
 
 
@@ -435,6 +438,10 @@ def _human_review(
 def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -> dict[str, Any]:
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
+    cfg, probe = probe_stage(cfg, artifacts)
+    if probe is not None:
+        for line in probe.lines():
+            console.print(line, markup=False, highlight=False)
     # Variants whose questions are written about collection images come from that stage.
     specs = [s for s in cfg.chosen_specs() if s.question_source == "taxonomy"]
     # A build of collection variants only asks for no taxonomy questions.
@@ -462,6 +469,15 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             "questions", run_id, line.questions + questions.questions + grounded.questions
         )
         catalog.replace_run_rows("extractions", run_id, extractions + grounded.extractions)
+    llm_section = llm_yield_section(
+        {"questions": questions.yields, "key_phrases": fresh.yields},
+        [questions.refusals, fresh.refusals],
+        probe,
+    )
+    with Catalog(catalog_path) as catalog:
+        # The card (written at publish, from the catalog's run row) states the yield and probe.
+        run = catalog.run(run_id)
+        catalog.upsert("runs", [run.model_copy(update={"summary": llm_section})])
     for scenario, missing in questions.shortfall.items():
         console.print(
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
@@ -538,7 +554,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         publish = publish_stage(cfg, samples, artifacts, run_id)
         if publish.status == "empty" and review is not None and review.pending:
             publish = unpublished(cfg, artifacts, "pending_review")
-    summary = _summary(
+    summary = llm_section | _summary(
         run_id,
         line,
         questions,

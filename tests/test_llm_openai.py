@@ -174,7 +174,8 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
     refusal = "I'm sorry, but I can't help with that."
     faults = {
         "invalid_json": [Reply(content='{"changed_question": "List')],  # healed by the repair
-        "missing_fields": [json_reply({"key_phrase": "x"})] * 2,
+        # The answer, its repair and the five per-field asks all lack the fields.
+        "missing_fields": [json_reply({"key_phrase": "x"})] * 7,
         "refusal": [Reply(content=refusal)] * 2,
         "refusal_field": [Reply(refusal="I can't assist with that request.")] * 2,
         "leak": [json_reply(_leaky(qs[4]))] * 2,
@@ -194,15 +195,16 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
         assert record.reject_reason.startswith(f"{code}:"), record.reject_reason
         assert record.raw_text  # the model's words are kept for review
     assert by_q[qs[7].text].status == "accepted"
-    # Each faulty question got exactly one repair turn naming the problem.
+    # Each faulty question got exactly one repair turn naming the problem, and the one still
+    # missing fields one ask per missing field.
     repairs = [c for c in result.calls if c.stage == "repair"]
-    assert len(repairs) == 7
+    assert len(repairs) == 7 + 5
     leak_repair = next(c for c in repairs if "leak:" in c.request["messages"][-1]["content"])
     assert leak_repair.request["messages"][-2]["role"] == "assistant"
     summary = summarize_llm(
         result.calls, {"key phrases": [e.reject_reason for e in result.extractions]}
     )
-    assert summary.requests == 15 and summary.cache_hits == 0
+    assert summary.requests == 20 and summary.cache_hits == 0
     assert summary.rejects["key phrases: refusal"] == 2
 
 
