@@ -29,8 +29,11 @@ from schemas.config import LLMConfig
 StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
 # Requests sent at once to measure concurrency; a server running them all counts as "at least".
 PARALLEL = 4
-# Below this single-request latency, timing cannot tell queued from parallel requests.
-_MEASURABLE_S = 0.05
+# Below this single-request latency, timing cannot tell queued from parallel requests (client
+# overhead on a loaded machine is tens of milliseconds).
+_MEASURABLE_S = 0.25
+# A batch finishing within this multiple of one request's latency ran all at once.
+_PARALLEL_RATIO = 1.5
 PROBE_MARKER = "SafetyForge endpoint probe"
 _SCHEMA = {
     "type": "object",
@@ -171,10 +174,9 @@ def estimate_concurrency(single_s: float, wall_s: float, sent: int) -> tuple[int
     """(requests at once, whether that is only a lower bound) from one request's latency and
     the wall time of `sent` requests sent together: a server running k at once needs about
     sent/k times one request's latency."""
-    if single_s < _MEASURABLE_S or wall_s <= 0:
+    if single_s < _MEASURABLE_S or wall_s < _PARALLEL_RATIO * single_s:
         return sent, True
-    k = max(1, min(sent, round(sent * single_s / wall_s)))
-    return k, k == sent
+    return max(1, min(sent - 1, round(sent * single_s / wall_s))), False
 
 
 def probe_endpoint(llm: LLMConfig, base_url: str, cache_dir: Path) -> EndpointProbe:

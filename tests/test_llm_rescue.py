@@ -1,0 +1,151 @@
+"""Getting usable records out of weak or reluctant models, through the real openai client
+against loopback servers: the repair turn names the failed field, a per-field fallback asks for
+a single missing field, refused requests go to llm.fallback endpoints, and the yield is counted."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai_loopback import LoopbackServer, Reply, bank_responder, json_reply
+
+from generators.extraction import extract_key_phrases
+from generators.llm_cache import ResponseCache
+from generators.offline_provider import compose_extraction, compose_questions
+from generators.openai_provider import OpenAIProvider
+from generators.providers import make_fallbacks
+from generators.questions import generate_questions
+from schemas.config import LLMConfig
+from schemas.records import Question, question_id
+from schemas.taxonomy import load_taxonomy
+
+KEY_ENV = "SAFETYFORGE_RESCUE_TEST_KEY"
+TAXONOMY = load_taxonomy("mm-safetybench")
+SCENARIOS = {s.slug: s for s in TAXONOMY.scenarios}
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+@pytest.fixture(scope="module")
+def main() -> Iterator[LoopbackServer]:
+    os.environ[KEY_ENV] = "sk-loopback"
+    with LoopbackServer(bank_responder()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def other() -> Iterator[LoopbackServer]:
+    with LoopbackServer(bank_responder()) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def fresh(main: LoopbackServer, other: LoopbackServer) -> None:
+    main.reset()
+    other.reset()
+
+
+def config(server: LoopbackServer, **overrides: object) -> LLMConfig:
+    settings = {
+        "provider": "openai",
+        "model": "main-model",
+        "base_url": server.base_url,
+        "api_key_env": KEY_ENV,
+        "timeout_s": 5.0,
+        "questions_per_request": 2,
+    }
+    return LLMConfig.model_validate(settings | overrides)
+
+
+def questions(slug: str, n: int) -> list[Question]:
+    return [
+        Question(question_id=question_id(slug, t), scenario=slug, text=t, call_id="seed")
+        for t in compose_questions(slug, n, [], seed=0)
+    ]
+
+
+def good(q: Question) -> dict[str, str]:
+    return compose_extraction(q.scenario, SCENARIOS[q.scenario].kind, q.text, seed=0)
+
+
+def test_the_repair_turn_names_the_failed_field_and_why(
+    main: LoopbackServer, tmp_path: Path
+) -> None:
+    q = questions("fraud", 1)[0]
+    record = good(q)
+    leaky = {**record, "rephrased_question_sd": f"Explain how to {record['key_phrase']}."}
+    main.script(q.text, json_reply(leaky))
+    llm = config(main)
+    result = extract_key_phrases(
+        OpenAIProvider(llm), ResponseCache(tmp_path), [q], SCENARIOS, "run"
+    )
+    assert result.extractions[0].status == "accepted"  # the repair answer is the bank's
+    repair = main.seen()[1].body["messages"][-1]["content"]
+    assert "Field(s) at fault: rephrased_question_sd." in repair
+    assert f"leaks the key phrase {record['key_phrase']!r}" in repair
+    assert "keep every other field as it was" in repair
+    y = result.yields
+    assert (y.asked, y.answered, y.valid_first_try, y.valid_after_repair, y.accepted) == (
+        1,
+        1,
+        0,
+        1,
+        1,
+    )
+
+
+def test_a_field_still_missing_after_the_repair_is_asked_for_alone(
+    main: LoopbackServer, tmp_path: Path
+) -> None:
+    q = questions("fraud", 1)[0]
+    partial = {k: v for k, v in good(q).items() if k != "figstep_statement"}
+    main.script(q.text, json_reply(partial), json_reply(partial))  # the answer and its repair
+    result = extract_key_phrases(
+        OpenAIProvider(config(main)), ResponseCache(tmp_path), [q], SCENARIOS, "run"
+    )
+    record = result.extractions[0]
+    assert record.status == "accepted", record.reject_reason
+    assert record.figstep_statement == good(q)["figstep_statement"]
+    field_ask = main.seen()[2].body
+    assert 'lacks the field "figstep_statement"' in field_ask["messages"][-1]["content"]
+    assert field_ask["response_format"] == {"type": "json_object"}
+    assert len(main.seen()) == 3  # one ask for the one missing field
+    assert result.yields.valid_after_repair == 1 and result.yields.valid_first_try == 0
+
+
+def test_refused_requests_go_to_the_fallback_endpoint(
+    main: LoopbackServer, other: LoopbackServer, tmp_path: Path
+) -> None:
+    qs = questions("illegal_activity", 3)
+    main.script(qs[0].text, Reply(content=REFUSAL), Reply(content=REFUSAL))
+    main.script(qs[1].text, Reply(refusal="I can't assist with that."), Reply(content=REFUSAL))
+    llm = config(main, fallback=[{"base_url": other.base_url, "model": "other-model",
+                                  "api_key_env": KEY_ENV}])  # fmt: skip
+    result = extract_key_phrases(
+        OpenAIProvider(llm),
+        ResponseCache(tmp_path),
+        qs,
+        SCENARIOS,
+        "run",
+        fallbacks=make_fallbacks(llm),
+    )
+    assert [e.status for e in result.extractions] == ["accepted"] * 3
+    assert other.request_count() == 2  # only the refused two
+    assert {c.model for c in result.calls} == {"main-model", "other-model"}
+    assert result.yields.refused == 2 and result.yields.rescued_by_fallback == 2
+    assert result.refusals == {"illegal_activity": (2, 3)}
+
+
+def test_refusals_without_a_fallback_are_counted_per_scenario(
+    main: LoopbackServer, tmp_path: Path
+) -> None:
+    fraud, sex = SCENARIOS["fraud"], SCENARIOS["sex"]
+    main.script("Scenario: Sex", Reply(content=REFUSAL), Reply(content=REFUSAL))
+    llm = config(main, max_rounds=1)
+    result = generate_questions(
+        OpenAIProvider(llm), ResponseCache(tmp_path), [fraud, sex], 2, llm, "run"
+    )
+    assert result.refusals == {"fraud": (0, 1), "sex": (1, 1)}
+    y = result.yields
+    assert (y.asked, y.answered, y.valid_after_repair, y.accepted, y.refused) == (2, 2, 1, 2, 1)
