@@ -122,6 +122,9 @@ class CardContext(StrictModel):
     image_model: dict[str, str] | None
     hub_repo: str | None = None
     changelog: Changelog | None = None
+    # Per LLM stage: asked / answered / valid first try / valid after repair / accepted ...
+    llm_yield: dict[str, dict[str, int]] = Field(default_factory=dict)
+    refusals: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
@@ -135,7 +138,10 @@ def card_context(
     images: Mapping[str, ImageRecord],
     hub_repo: str | None = None,
     changelog: Changelog | None = None,
+    run_summary: Mapping[str, Any] | None = None,
 ) -> CardContext:
+    """`run_summary`: the run row's summary so far (the LLM yield and endpoint probe)."""
+    run_summary = run_summary or {}
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
     if llm.provider == "offline":
@@ -144,7 +150,9 @@ def card_context(
         generator |= {
             "temperature": str(llm.temperature),
             "seed": str(llm.seed),
-            "structured output": llm.structured_output,
+            "structured output": (run_summary.get("llm_probe") or {}).get(
+                "structured_output", llm.structured_output
+            ),
             "max tokens": str(llm.max_tokens),
             "questions per request": str(llm.questions_per_request),
             "near-duplicate threshold": str(llm.near_duplicate_threshold),
@@ -208,6 +216,10 @@ def card_context(
         image_model=image_model,
         hub_repo=hub_repo,
         changelog=changelog,
+        llm_yield={
+            stage: y for stage, y in (run_summary.get("llm_yield") or {}).items() if y["asked"]
+        },
+        refusals={s: r for s, r in (run_summary.get("refusals") or {}).items() if r["refused"]},
     )
 
 

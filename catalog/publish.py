@@ -179,7 +179,9 @@ def publish_run(
         config=config,
         run_id=run_id,
         scenario_names=names,
-        card_context=card_context(config, run_id, images, hub_repo, changelog(previous, changes)),
+        card_context=card_context(
+            config, run_id, images, hub_repo, changelog(previous, changes), run.summary
+        ),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,
         quality=quality,

@@ -32,7 +32,7 @@ from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ocr_expectations, run_ocr
 from flows.preflight import select_scenarios
-from flows.probe_stage import probe_stage
+from flows.probe_stage import offline_variety_warning, probe_stage
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
@@ -458,6 +458,9 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
                 f"Growing {cfg.release.name} from run {line.previous_run}: "
                 f"{len(line.questions)} question(s) kept, {target} new per scenario asked"
             )
+        warning = offline_variety_warning(cfg, asked, target)
+        if warning is not None:
+            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
         fresh = extraction_stage(cfg, questions, asked, artifacts, run_id)
     extractions = line.extractions + fresh.extractions
