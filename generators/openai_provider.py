@@ -136,6 +136,7 @@ class OpenAIProvider:
             await limiter.acquire()
             started = time.perf_counter()
             retry_after: float | None = None
+            refused = False
             try:
                 completion = await client.chat.completions.create(**kwargs)
             except openai.APIStatusError as exc:
@@ -147,8 +148,18 @@ class OpenAIProvider:
                 retry_after = parse_retry_after(exc.response.headers)
             except openai.APIConnectionError as exc:  # includes APITimeoutError
                 problem = f"{type(exc).__name__}: {exc}"
+                # By name: the client's HTTP library is not always the `httpx` we import.
+                refused = type(exc.__cause__).__name__ == "ConnectError"
             else:
                 return _to_result(completion, time.perf_counter() - started, retries)
+            if retries >= self.llm.max_retries and refused:
+                # Nobody listens any more (the server stopped): every other request would fail
+                # the same way, so stop the run; what was answered is cached.
+                raise LLMFatalError(
+                    f"endpoint {self.base_url} stopped answering (connection refused after "
+                    f"{retries} retries): is the server still running? Start it again "
+                    "(e.g. `safetyforge llm serve`) and re-run"
+                )
             if retries >= self.llm.max_retries:
                 return ChatResult(
                     error=f"gave up after {retries} retries: {problem}", retries=retries

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -419,3 +420,14 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(
     assert [e.status for e in resumed.extractions] == ["accepted"] * len(qs)
     assert len({e.question_id for e in resumed.extractions}) == len(qs)
     assert [e.key_phrase for e in resumed.extractions] == [good_record(q)["key_phrase"] for q in qs]
+
+
+def test_a_server_that_stopped_listening_stops_the_run_with_a_clear_error(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on: a server that was stopped
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    p = provider(loopback, base_url=f"http://127.0.0.1:{port}/v1", max_retries=1)
+    with pytest.raises(LLMFatalError, match="stopped answering .*connection refused.*re-run"):
+        extract(p, tmp_path, questions("fraud", 2))
