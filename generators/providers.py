@@ -25,6 +25,7 @@ def make_fallbacks(llm: LLMConfig) -> list[LLMProvider]:
                     "base_url": endpoint.base_url,
                     "model": endpoint.model,
                     "api_key_env": endpoint.api_key_env,
+                    "structured_output": endpoint.structured_output,
                     "fallback": [],
                 }
             )

@@ -28,6 +28,10 @@ class LLMEndpoint(StrictModel):
     base_url: str | None = None
     model: str = Field(min_length=1)
     api_key_env: str = "OPENAI_API_KEY"
+    # Not probed: the form this endpoint takes (json_object suits most).
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "prompt"] = (
+        "json_object"
+    )
 
 
 class LLMConfig(StrictModel):
