@@ -91,6 +91,8 @@ def llm_yield_section(
 def yield_lines(summary: Mapping[str, Any]) -> list[str]:
     """The yield table and refusal rates of a run summary, as printed after a build."""
     out: list[str] = []
+    if summary.get("llm_probe"):
+        out += EndpointProbe.model_validate(summary["llm_probe"]).lines()[:1]
     stages = summary.get("llm_yield") or {}
     if any(y["asked"] for y in stages.values()):
         out.append(

@@ -149,3 +149,45 @@ def test_refusals_without_a_fallback_are_counted_per_scenario(
     assert result.refusals == {"fraud": (0, 1), "sex": (1, 1)}
     y = result.yields
     assert (y.asked, y.answered, y.valid_after_repair, y.accepted, y.refused) == (2, 2, 1, 2, 1)
+
+
+def test_the_card_and_the_summary_state_the_yield_refusals_and_probe() -> None:
+    from catalog.card import card_context
+    from generators.llm_probe import EndpointProbe
+    from generators.llm_stage import StageYield
+    from generators.llm_summary import llm_yield_section, yield_lines
+    from schemas.config import BuildConfig
+
+    probe = EndpointProbe(
+        base_url="http://127.0.0.1:8091/v1",
+        model="qwen-0.5b",
+        structured_output="json_object_schema",
+        seed=True,
+        max_tokens=True,
+        concurrency=1,
+        concurrency_at_least=False,
+        single_latency_s=1.5,
+        requests=9,
+    )
+    section = llm_yield_section(
+        {
+            "questions": StageYield(
+                asked=2, answered=2, valid_first_try=1, valid_after_repair=2, accepted=4
+            ),
+            "key_phrases": StageYield(
+                asked=4, answered=4, valid_first_try=1, valid_after_repair=3, accepted=3, refused=1
+            ),
+        },  # fmt: skip
+        [{"fraud": (0, 1)}, {"fraud": (1, 4)}],
+        probe,
+    )
+    assert section["refusals"] == {"fraud": {"refused": 1, "asked": 5, "rate": 0.2}}
+    lines = yield_lines(section)
+    assert "structured output json_object_schema" in lines[0] and "1 request(s) at once" in lines[0]
+    assert "  key_phrases      4 /     4 /     1 /     3 /     3" in lines
+    assert "  fraud: 1/5 (20%)" in lines
+    config = BuildConfig.model_validate({"llm": {"provider": "openai", "model": "qwen-0.5b"}})
+    context = card_context(config, "run", {}, run_summary=section)
+    assert context.generator["structured output"] == "json_object_schema"
+    assert context.llm_yield["key_phrases"]["valid_after_repair"] == 3
+    assert context.refusals == {"fraud": {"refused": 1, "asked": 5, "rate": 0.2}}
