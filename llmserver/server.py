@@ -49,6 +49,8 @@ class ServerState(StrictModel):
             f"--set llm.base_url={self.url}",
             f"--set llm.model={self.model}",
             f"--set llm.api_key_env={API_KEY_ENV}",
+            # One request at a time on a few cores: a queued request can wait minutes.
+            "--set llm.timeout_s=300",
         ]
 
 
