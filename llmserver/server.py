@@ -105,6 +105,8 @@ def free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the server binds: closed connections of a stopped server (TIME_WAIT) do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
