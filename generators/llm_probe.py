@@ -29,10 +29,10 @@ from schemas.config import LLMConfig
 StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
 # Requests sent at once to measure concurrency; a server running them all counts as "at least".
 PARALLEL = 4
-# Below this single-request latency, timing cannot tell queued from parallel requests (client
+# Below this first-answer time, timing cannot tell queued from parallel requests (client
 # overhead on a loaded machine is tens of milliseconds).
 _MEASURABLE_S = 0.25
-# A batch finishing within this multiple of one request's latency ran all at once.
+# A batch whose last answer comes within this multiple of its first ran all at once.
 _PARALLEL_RATIO = 1.5
 PROBE_MARKER = "SafetyForge endpoint probe"
 _SCHEMA = {
@@ -57,7 +57,7 @@ class EndpointProbe(StrictModel):
     # PARALLEL probe requests at once (or answered too fast to tell), so no limit is imposed.
     concurrency: int = Field(ge=1)
     concurrency_at_least: bool
-    single_latency_s: float
+    single_latency_s: float  # the first answer of the concurrent batch
     requests: int  # probe requests sent
     notes: list[str] = Field(default_factory=list)  # what was refused, and how
 
@@ -149,13 +149,18 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
             prober.notes.append(f"response_format {candidate}: answer is not a JSON object")
     fmt = _response_format(mode)
     extra = {**limits, **({"response_format": fmt} if fmt else {})}
-    # Timed once warm (a first structured request can include compiling its grammar), then
-    # PARALLEL of the same sent together.
-    single = (await prober.send(**extra))[1]
+    # PARALLEL requests sent together: a server running them all at once finishes them
+    # together; one serialising them finishes the first after one request's time and the last
+    # after PARALLEL times that. Judged within the batch, so load before or after it is no bias.
     started = time.perf_counter()
-    await asyncio.gather(*(prober.send(**extra) for _ in range(PARALLEL)))
-    wall = time.perf_counter() - started
-    concurrency, at_least = estimate_concurrency(single, wall, PARALLEL)
+
+    async def timed() -> float:
+        await prober.send(**extra)
+        return time.perf_counter() - started
+
+    done = sorted(await asyncio.gather(*(timed() for _ in range(PARALLEL))))
+    single = done[0]
+    concurrency, at_least = estimate_concurrency(done[0], done[-1], PARALLEL)
     return EndpointProbe(
         base_url=base_url,
         model=model,
@@ -170,13 +175,12 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
     )
 
 
-def estimate_concurrency(single_s: float, wall_s: float, sent: int) -> tuple[int, bool]:
-    """(requests at once, whether that is only a lower bound) from one request's latency and
-    the wall time of `sent` requests sent together: a server running k at once needs about
-    sent/k times one request's latency."""
-    if single_s < _MEASURABLE_S or wall_s < _PARALLEL_RATIO * single_s:
+def estimate_concurrency(first_s: float, last_s: float, sent: int) -> tuple[int, bool]:
+    """(requests at once, whether that is only a lower bound) from when the first and the last
+    of `sent` requests sent together finished: k at once finish the last after sent/k rounds."""
+    if first_s < _MEASURABLE_S or last_s < _PARALLEL_RATIO * first_s:
         return sent, True
-    return max(1, min(sent - 1, round(sent * single_s / wall_s))), False
+    return max(1, min(sent - 1, round(sent * first_s / last_s))), False
 
 
 def probe_endpoint(llm: LLMConfig, base_url: str, cache_dir: Path) -> EndpointProbe:

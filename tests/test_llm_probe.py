@@ -99,7 +99,7 @@ def test_the_probe_is_cached_per_endpoint_and_model(tmp_path: Path) -> None:
     assert again == first and other.model == "other-model"
 
 
-def test_concurrency_estimate_from_one_latency_and_the_wall_time_of_a_batch() -> None:
+def test_concurrency_estimate_from_the_first_and_last_answer_of_a_batch() -> None:
     assert estimate_concurrency(1.0, 4.1, 4) == (1, False)  # queued one after another
     assert estimate_concurrency(1.0, 2.0, 4) == (2, False)
     assert estimate_concurrency(1.0, 1.3, 4) == (4, True)  # all at once: at least 4
