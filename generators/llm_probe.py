@@ -29,11 +29,9 @@ from schemas.config import LLMConfig
 StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
 # Requests sent at once to measure concurrency; a server running them all counts as "at least".
 PARALLEL = 4
-# Below this first-answer time, timing cannot tell queued from parallel requests (client
+# Below this single-request time, timing cannot tell queued from parallel requests (client
 # overhead on a loaded machine is tens of milliseconds).
-_MEASURABLE_S = 0.25
-# A batch whose last answer comes within this multiple of its first ran all at once.
-_PARALLEL_RATIO = 1.5
+_MEASURABLE_S = 0.1
 PROBE_MARKER = "SafetyForge endpoint probe"
 _SCHEMA = {
     "type": "object",
@@ -57,7 +55,7 @@ class EndpointProbe(StrictModel):
     # PARALLEL probe requests at once (or answered too fast to tell), so no limit is imposed.
     concurrency: int = Field(ge=1)
     concurrency_at_least: bool
-    single_latency_s: float  # the first answer of the concurrent batch
+    single_latency_s: float  # one short request alone
     requests: int  # probe requests sent
     notes: list[str] = Field(default_factory=list)  # what was refused, and how
 
@@ -149,9 +147,11 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
             prober.notes.append(f"response_format {candidate}: answer is not a JSON object")
     fmt = _response_format(mode)
     extra = {**limits, **({"response_format": fmt} if fmt else {})}
-    # PARALLEL requests sent together: a server running them all at once finishes them
-    # together; one serialising them finishes the first after one request's time and the last
-    # after PARALLEL times that. Judged within the batch, so load before or after it is no bias.
+    # One request alone (warm: the mode's grammar is compiled), then PARALLEL sent together. A
+    # server running k at once answers them in PARALLEL/k rounds of one request's time, so the
+    # spread between the first and the last answer tells k; the first answer's own time does not
+    # (it can carry queueing or connection costs that the others do not).
+    single = (await prober.send(**extra))[1]
     started = time.perf_counter()
 
     async def timed() -> float:
@@ -159,8 +159,7 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
         return time.perf_counter() - started
 
     done = sorted(await asyncio.gather(*(timed() for _ in range(PARALLEL))))
-    single = done[0]
-    concurrency, at_least = estimate_concurrency(done[0], done[-1], PARALLEL)
+    concurrency, at_least = estimate_concurrency(single, done[-1] - done[0], PARALLEL)
     return EndpointProbe(
         base_url=base_url,
         model=model,
@@ -175,12 +174,13 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
     )
 
 
-def estimate_concurrency(first_s: float, last_s: float, sent: int) -> tuple[int, bool]:
-    """(requests at once, whether that is only a lower bound) from when the first and the last
-    of `sent` requests sent together finished: k at once finish the last after sent/k rounds."""
-    if first_s < _MEASURABLE_S or last_s < _PARALLEL_RATIO * first_s:
+def estimate_concurrency(single_s: float, spread_s: float, sent: int) -> tuple[int, bool]:
+    """(requests at once, whether that is only a lower bound) from one request's time alone and
+    the spread between the first and last answer of `sent` requests sent together: k at once
+    answer in sent/k rounds, so the spread is about (sent/k - 1) request times."""
+    if single_s < _MEASURABLE_S or spread_s < 0.5 * single_s:  # jitter, not rounds
         return sent, True
-    return max(1, min(sent - 1, round(sent * first_s / last_s))), False
+    return max(1, min(sent - 1, round(sent / (spread_s / single_s + 1)))), False
 
 
 def probe_endpoint(llm: LLMConfig, base_url: str, cache_dir: Path) -> EndpointProbe:

@@ -45,7 +45,7 @@ def llama_like(body: dict[str, Any]) -> Reply:
         return Reply(status=400, content="unknown parameter: seed", error_code="bad_param")
     if (body.get("response_format") or {}).get("type") == "json_schema":
         return Reply(status=500, content="Internal Server Error")
-    time.sleep(0.3)
+    time.sleep(1.0)
     return bank_responder()(body)
 
 
@@ -99,8 +99,8 @@ def test_the_probe_is_cached_per_endpoint_and_model(tmp_path: Path) -> None:
     assert again == first and other.model == "other-model"
 
 
-def test_concurrency_estimate_from_the_first_and_last_answer_of_a_batch() -> None:
-    assert estimate_concurrency(1.0, 4.1, 4) == (1, False)  # queued one after another
-    assert estimate_concurrency(1.0, 2.0, 4) == (2, False)
-    assert estimate_concurrency(1.0, 1.3, 4) == (4, True)  # all at once: at least 4
+def test_concurrency_estimate_from_one_request_alone_and_the_spread_of_a_batch() -> None:
+    assert estimate_concurrency(1.0, 3.0, 4) == (1, False)  # answered one after another
+    assert estimate_concurrency(1.0, 1.0, 4) == (2, False)  # two rounds of two
+    assert estimate_concurrency(1.0, 0.2, 4) == (4, True)  # all at once: at least 4
     assert estimate_concurrency(0.001, 0.004, 4) == (4, True)  # too fast to tell
