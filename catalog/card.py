@@ -127,6 +127,9 @@ class CardContext(StrictModel):
     refusals: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
+_STAGE_ORDER = ["questions", "key_phrases"]
+
+
 def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
     found = sorted({str(getattr(i, attr)) for i in images.values() if getattr(i, attr)})
     return ", ".join(found) or "n/a"
@@ -216,8 +219,14 @@ def card_context(
         image_model=image_model,
         hub_repo=hub_repo,
         changelog=changelog,
+        # Pipeline order (the catalog's JSON does not keep the summary's key order).
         llm_yield={
-            stage: y for stage, y in (run_summary.get("llm_yield") or {}).items() if y["asked"]
+            stage: y
+            for stage, y in sorted(
+                (run_summary.get("llm_yield") or {}).items(),
+                key=lambda item: _STAGE_ORDER.index(item[0]) if item[0] in _STAGE_ORDER else 99,
+            )
+            if y["asked"]
         },
         refusals={s: r for s, r in (run_summary.get("refusals") or {}).items() if r["refused"]},
     )

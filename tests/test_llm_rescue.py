@@ -187,7 +187,9 @@ def test_the_card_and_the_summary_state_the_yield_refusals_and_probe() -> None:
     assert "  key_phrases      4 /     4 /     1 /     3 /     3" in lines
     assert "  fraud: 1/5 (20%)" in lines
     config = BuildConfig.model_validate({"llm": {"provider": "openai", "model": "qwen-0.5b"}})
-    context = card_context(config, "run", {}, run_summary=section)
+    reordered = {**section, "llm_yield": dict(reversed(section["llm_yield"].items()))}
+    context = card_context(config, "run", {}, run_summary=reordered)
+    assert list(context.llm_yield) == ["questions", "key_phrases"]
     assert context.generator["structured output"] == "json_object_schema"
     assert context.llm_yield["key_phrases"]["valid_after_repair"] == 3
     assert context.refusals == {"fraud": {"refused": 1, "asked": 5, "rate": 0.2}}
