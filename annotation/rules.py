@@ -49,6 +49,24 @@ def rule_failures(sample: Sample, extraction: Extraction, spec: VariantSpec | No
     return failures
 
 
+def label_failures(labels: Mapping[str, str]) -> list[str]:
+    """A labelled task's rules (corrected labels are checked again): a privacy control needs a
+    gold answer and a protected entity none; a classification label is yes or no; a caption
+    sample names its category."""
+    failures = []
+    if labels.get("role") == "control" and not labels.get("gold_answer", "").strip():
+        failures.append("a control entity has no gold answer")
+    if labels.get("role") == "protected" and labels.get("gold_answer", "").strip():
+        failures.append("a protected entity has a gold answer (its right answer is a refusal)")
+    if "role" in labels and labels["role"] not in ("protected", "control"):
+        failures.append(f"role must be protected or control, not {labels['role']!r}")
+    if "dimension" in labels and labels.get("gold_label") not in ("yes", "no"):
+        failures.append(f"gold_label must be yes or no, not {labels.get('gold_label')!r}")
+    if "category" in labels and not labels["category"].strip():
+        failures.append("category is empty")
+    return failures
+
+
 def _flagged(extraction: Extraction, code: str) -> bool:
     return any(w.split(":", 1)[0] == code for w in extraction.warnings)
 
@@ -73,9 +91,12 @@ def review_samples(
     for sample in samples:
         extraction = extractions[sample.question_id]
         reasons = rule_failures(sample, extraction, specs.get(sample.variant))
+        reasons += label_failures(sample.labels)
         if sample.sample_id in image_errors:
             reasons.append(f"image: {image_errors[sample.sample_id]}")
         duplicate_key = (sample.variant, normalize_text(sample.question))
+        if sample.labels:  # a labelled task asks the same fixed question of every image
+            duplicate_key += tuple(sample.image_ids)
         if duplicate_key not in seen:
             seen[duplicate_key] = sample.sample_id
         elif not _flagged(extraction, "duplicate"):

@@ -9,6 +9,7 @@ no-op, while a corrected key phrase (new images) makes a new task that is review
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -36,6 +37,19 @@ REJECT_REASONS: dict[str, str] = {
     "Duplicate": "duplicate",
     "Other": "other",
 }
+
+
+def label_lines(labels: Mapping[str, str]) -> str:
+    """A labelled task's labels as annotators see and correct them: one `key: value` a line."""
+    return "\n".join(f"{key}: {value}" for key, value in labels.items())
+
+
+def parse_label_lines(text: str | None) -> dict[str, str] | None:
+    """Corrected labels from `key: value` lines (lines without a colon are ignored); None when
+    the annotator wrote none."""
+    pairs = [line.partition(":") for line in (text or "").splitlines()]
+    labels = {k.strip(): v.strip() for k, sep, v in pairs if sep and k.strip()}
+    return labels or None
 
 
 def labeling_config() -> str:
@@ -193,6 +207,9 @@ def build_tasks(
             "rephrased_prompt": _rephrased_prompt(group),
             "auto_review": _auto_summary(auto, {s.sample_id: s.variant for s in group}),
             "gallery": _gallery_html(group, images, artifacts_dir, document_root),
+            # A labelled task's labels, which annotators may correct (empty for refusal).
+            "labels_title": "Labels (correct them below)" if first.labels else "",
+            "labels": label_lines(first.labels),
         }
         task: dict[str, Any] = {"data": data}
         prediction = prediction_for(auto)
@@ -207,6 +224,7 @@ class _Vote(StrictModel):
     decision: Literal["accept", "reject"]
     reason: str | None
     corrected_key_phrase: str | None
+    corrected_labels: dict[str, str] | None = None
     comment: str | None
     decided_at: datetime
 
@@ -241,6 +259,7 @@ def parse_annotation(annotation: Mapping[str, Any]) -> _Vote | None:
         decision=decision,
         reason=REJECT_REASONS.get(reason or "") if decision == "reject" else None,
         corrected_key_phrase=_first(result, "corrected_key_phrase", "text"),
+        corrected_labels=parse_label_lines(_first(result, "corrected_labels", "text")),
         comment=_first(result, "comment", "text"),
         decided_at=annotation.get("updated_at") or annotation["created_at"],
     )
@@ -252,6 +271,12 @@ def _most_common(values: list[str | None]) -> str | None:
     if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
         return None
     return ranked[0][0]
+
+
+def _most_common_labels(values: list[dict[str, str] | None]) -> dict[str, str] | None:
+    """The unique most frequent label correction (as a whole); None on none or a tie."""
+    found = _most_common([json.dumps(v, sort_keys=True) if v else None for v in values])
+    return json.loads(found) if found else None
 
 
 def resolve(
@@ -274,6 +299,7 @@ def resolve(
             decision=winner,
             reason=_most_common([v.reason for v in side]) if winner == "reject" else None,
             corrected_key_phrase=_most_common([v.corrected_key_phrase for v in side]),
+            corrected_labels=_most_common_labels([v.corrected_labels for v in side]),
             comment=f"{len(side)} of {len(votes)} annotators agree",
             decided_at=max(v.decided_at for v in side),
         )

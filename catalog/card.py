@@ -18,6 +18,7 @@ from schemas._base import StrictModel
 from schemas.config import BuildConfig
 from schemas.quality import OverlapRow, QualityReport
 from schemas.records import ImageRecord, Sample
+from schemas.tasks import COUNT_BY, DESCRIPTIONS, REFUSAL, WARNINGS, task_columns
 from schemas.taxonomy import load_taxonomy
 
 TEMPLATE = Path(__file__).with_name("card_template.md.j2")
@@ -141,12 +142,20 @@ def card_context(
     images: Mapping[str, ImageRecord],
     hub_repo: str | None = None,
     changelog: Changelog | None = None,
+    unanswered: int = 0,
     run_summary: Mapping[str, Any] | None = None,
 ) -> CardContext:
-    """`run_summary`: the run row's summary so far (the LLM yield and endpoint probe)."""
+    """`unanswered`: the run's LLM requests that never got an answer (an incomplete run,
+    published with release.allow_incomplete or `safetyforge publish`).
+    `run_summary`: the run row's summary so far (the LLM yield and endpoint probe)."""
     run_summary = run_summary or {}
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
+    if unanswered:
+        generator["completeness"] = (
+            f"incomplete run: {unanswered} LLM request(s) went unanswered (timeouts, server "
+            "errors); the questions or samples they would have made are missing"
+        )
     if llm.provider == "offline":
         generator["note"] = "deterministic template bank (no LLM; for demos and tests)"
     else:
@@ -332,6 +341,22 @@ def citation(config: BuildConfig, run_id: str) -> str:
     )
 
 
+def task_summary(task: str, samples: Sequence[Sample]) -> dict[str, Any] | None:
+    """A labelled task's card section: what it is and its samples per label combination."""
+    if task == REFUSAL:
+        return None
+    keys = COUNT_BY[task]
+    counts = Counter(" / ".join(s.labels.get(k, "") for k in keys) for s in samples)
+    return {
+        "name": task,
+        "description": DESCRIPTIONS[task],
+        "warning": WARNINGS[task],
+        "by": " / ".join(keys),
+        "columns": ", ".join(f"`{c}`" for c in task_columns(task)),
+        "counts": sorted(counts.items()),
+    }
+
+
 def render_card(
     *,
     config: BuildConfig,
@@ -393,6 +418,7 @@ def render_card(
         "hub_repo": context.hub_repo or "ORG/NAME",
         "citation": citation(config, context.run_id),
         "quality": quality,
+        "task": task_summary(config.task, samples),
         "overlap_totals": overlap_totals(quality.overlap) if quality else [],
         "scenario_names": scenario_names,
     }

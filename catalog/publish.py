@@ -26,7 +26,15 @@ from catalog.release import (
 from catalog.store import Catalog, CatalogError
 from schemas._base import StrictModel
 from schemas.config import AUTO_VERSION, BuildConfig, check_version
-from schemas.records import Extraction, Question, ReleaseRecord, ReviewDecision, Sample
+from schemas.records import (
+    Extraction,
+    LLMCall,
+    Question,
+    ReleaseRecord,
+    ReviewDecision,
+    Sample,
+    is_transient,
+)
 from schemas.taxonomy import load_taxonomy
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -180,7 +188,15 @@ def publish_run(
         run_id=run_id,
         scenario_names=names,
         card_context=card_context(
-            config, run_id, images, hub_repo, changelog(previous, changes), run.summary
+            config,
+            run_id,
+            images,
+            hub_repo,
+            changelog(previous, changes),
+            unanswered=sum(
+                is_transient(c.error) for c in catalog.run_records("llm_calls", run_id, LLMCall)
+            ),
+            run_summary=run.summary,
         ),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,

@@ -34,6 +34,7 @@ from schemas.config import BuildConfig
 from schemas.images import image_bytes, own_file
 from schemas.quality import QualityReport
 from schemas.records import ImageRecord, ReleaseRecord, Sample, stable_id
+from schemas.tasks import REFUSAL, task_columns
 from schemas.variants import VariantSpec
 
 SPLITS = ("test", "tiny")
@@ -108,8 +109,10 @@ def next_version(existing: Iterable[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
-def text_columns(spec: VariantSpec) -> tuple[str, ...]:
-    return TEXT_COLUMNS + (COLLECTION_COLUMNS if spec.question_source == "collection" else ())
+def text_columns(spec: VariantSpec, task: str = REFUSAL) -> tuple[str, ...]:
+    """A config's text columns; a labelled task adds `task` and its label columns."""
+    collection = COLLECTION_COLUMNS if spec.question_source == "collection" else ()
+    return TEXT_COLUMNS + collection + task_columns(task)
 
 
 def image_column(spec: VariantSpec) -> str | None:
@@ -127,8 +130,8 @@ def collection_fields(sample: Sample, images: Mapping[str, ImageRecord]) -> dict
     }
 
 
-def _features(spec: VariantSpec) -> dict[str, Any]:
-    features: dict[str, Any] = {name: _TEXT for name in text_columns(spec)}
+def _features(spec: VariantSpec, task: str) -> dict[str, Any]:
+    features: dict[str, Any] = {name: _TEXT for name in text_columns(spec, task)}
     features |= {name: _TEXT_LIST for name in LIST_COLUMNS}
     column = image_column(spec)
     if column == "images":
@@ -138,16 +141,16 @@ def _features(spec: VariantSpec) -> dict[str, Any]:
     return features
 
 
-def arrow_schema(spec: VariantSpec) -> pa.Schema:
+def arrow_schema(spec: VariantSpec, task: str = REFUSAL) -> pa.Schema:
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    fields = [pa.field(name, pa.string()) for name in text_columns(spec)]
+    fields = [pa.field(name, pa.string()) for name in text_columns(spec, task)]
     fields += [pa.field(name, pa.list_(pa.string())) for name in LIST_COLUMNS]
     column = image_column(spec)
     if column == "images":
         fields.append(pa.field("images", pa.list_(image)))
     elif column == "image":
         fields.append(pa.field("image", image))
-    meta = {"huggingface": json.dumps({"info": {"features": _features(spec)}})}
+    meta = {"huggingface": json.dumps({"info": {"features": _features(spec, task)}})}
     return pa.schema(fields, metadata=meta)
 
 
@@ -157,6 +160,7 @@ def _row(
     scenario_names: Mapping[str, str],
     images: Mapping[str, ImageRecord],
     artifacts_dir: Path,
+    task: str = REFUSAL,
 ) -> tuple[dict[str, Any], int]:
     """One parquet row and its approximate size in bytes."""
     row: dict[str, Any] = {
@@ -177,6 +181,8 @@ def _row(
     }
     if spec.question_source == "collection":
         row |= collection_fields(sample, images)
+    if task != REFUSAL:
+        row |= {"task": task} | {c: sample.labels.get(c, "") for c in task_columns(task)[1:]}
     cells = [_cell(images[i], artifacts_dir) for i in sample.image_ids]
     column = image_column(spec)
     if column == "images":
@@ -214,6 +220,8 @@ def row_content_sha256(sample: Sample, images: Mapping[str, ImageRecord]) -> str
         item.append(sample.tiny)
     if sample.image_ids and images[sample.image_ids[0]].kind == "collection":
         item.append(collection_fields(sample, images))  # a new licence is a new row
+    if sample.labels:  # a labelled task's (corrected) labels; refusal rows hash as before
+        item.append(sample.labels)
     return hashlib.sha256(json.dumps(item).encode("utf-8")).hexdigest()
 
 
@@ -360,13 +368,13 @@ def write_release(
         variants = [v for v in chosen if any(s.variant == v for s in ordered)]
         for variant in variants:
             spec = specs[variant]
-            schema = arrow_schema(spec)
+            schema = arrow_schema(spec, resolved.task)
             folder = staging / "data" / variant
             writers = {
                 split: _ShardedWriter(folder, split, schema, policy, tag) for split in SPLITS
             }
             for sample in (s for s in ordered if s.variant == variant):
-                row, size = _row(sample, spec, scenario_names, images, artifacts_dir)
+                row, size = _row(sample, spec, scenario_names, images, artifacts_dir, resolved.task)
                 writers["test"].add(row, size)
                 if sample.question_id in tiny:
                     writers["tiny"].add(row, size)
@@ -403,7 +411,7 @@ def write_release(
         (staging / "README.md").write_text(card, encoding="utf-8")
         croissant = croissant_metadata(
             config=resolved,
-            schemas={v: arrow_schema(specs[v]) for v in variants},
+            schemas={v: arrow_schema(specs[v], resolved.task) for v in variants},
             data_files=data_files,
             context=card_context,
             outcomes=outcomes,

@@ -192,7 +192,9 @@ class Catalog:
         for values in self.con.execute(sql, list(params)).fetchall():
             data = {}
             for (name, kind), value in zip(columns, values, strict=True):
-                data[name] = json.loads(value) if kind == "JSON" and value is not None else value
+                if value is None and not model.model_fields[name].is_required():
+                    continue  # a column added after the row was written: the field's default
+                data[name] = json.loads(value) if kind == "JSON" else value
             out.append(model.model_validate(data))
         return out
 

@@ -33,6 +33,8 @@ class EvalSample(StrictModel):
     question: str
     prompt: str
     images: list[bytes] = []
+    task: str = "refusal"  # the release's task type (schemas.tasks)
+    labels: dict[str, str] = {}  # its label columns (gold answers, dimensions, categories)
 
 
 def mime_type(data: bytes) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -266,3 +266,24 @@ def verdict_pairs(
         for key, v in first.items()
         if v.verdict is not None and key in second and second[key].verdict is not None
     ]
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], float | None],
+    n: int,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
+    """A statistic of n items with a percentile bootstrap 95% interval: `statistic` takes an
+    array of item indices (all of them for the estimate, a resample with replacement for each
+    replicate) and returns None where it is undefined (e.g. AUROC of one class)."""
+    value = statistic(np.arange(n)) if n else None
+    if value is None:
+        return Interval(value=None, low=None, high=None)
+    rng = np.random.default_rng(seed)
+    replicates = [statistic(rng.integers(0, n, n)) for _ in range(resamples)]
+    kept = np.array([r for r in replicates if r is not None], dtype=float)
+    if kept.size == 0:
+        return Interval(value=value, low=None, high=None)
+    low, high = np.percentile(kept, [2.5, 97.5])
+    return Interval(value=value, low=float(low), high=float(high))

@@ -62,6 +62,7 @@ def make_sample(
         figstep_pro_template=extraction.figstep_pro_template,
         warnings=list(extraction.warnings),
         tiny=extraction.tiny,
+        labels=dict(extraction.labels),
     )
 
 

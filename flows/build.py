@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +38,7 @@ from flows.probe_stage import offline_variety_warning, probe_stage
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
-from flows.variant_images import ImageStageResult, make_variant_images, progress_bar
+from flows.variant_images import ImageStageResult, advance, make_variant_images, progress_bar
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.llm_cache import ResponseCache
 from generators.llm_summary import llm_yield_section, summarize_llm
@@ -52,6 +54,7 @@ from schemas.records import (
     RunRecord,
     Sample,
     Scenario,
+    is_transient,
 )
 from schemas.variants import VariantSpec
 
@@ -59,9 +62,15 @@ console = Console(stderr=True)
 STAGE = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
-def make_run_id(config: BuildConfig) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{config_sha256(config)[:8]}"
+def make_run_id(config: BuildConfig, taken: Callable[[str], bool]) -> str:
+    """Start time and config hash; `-2`, `-3`... when `taken` (two runs of one config can start
+    within the same second, e.g. a run that waited for the lock right after an idle one)."""
+    base = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{config_sha256(config)[:8]}"
+    run_id, n = base, 1
+    while taken(run_id):
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def config_sha256(config: BuildConfig) -> str:
@@ -100,7 +109,7 @@ def questions_stage(
             target,
             config.llm,
             run_id,
-            progress=lambda n: progress.advance(bar, n),
+            progress=lambda n: advance(progress, bar, n),
             earlier=earlier,
             fallbacks=make_fallbacks(config.llm),
         )
@@ -113,7 +122,10 @@ def extraction_stage(
     scenarios: list[Scenario],
     artifacts: Path,
     run_id: str,
+    earlier: list[Extraction],
 ) -> ExtractionResult:
+    """Key phrases of the accepted new questions; `earlier` records (a growing benchmark's kept
+    ones) count for the near-duplicate key-phrase rule."""
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
     accepted = [q for q in questions.questions if q.status == "accepted"]
@@ -126,6 +138,7 @@ def extraction_stage(
             {s.slug: s for s in scenarios},
             run_id,
             progress=lambda n: progress.advance(bar, n),
+            earlier=earlier,
             fallbacks=make_fallbacks(config.llm),
         )
 
@@ -187,7 +200,8 @@ def _scenario_names(scenarios: list[Scenario]) -> dict[str, str]:
 class PublishOutcome:
     release: ReleaseRecord | None
     path: Path
-    status: str  # "published" | "unchanged" | "empty" | "pending_review"
+    # "published" | "unchanged" | "empty" | "pending_review" | "incomplete" | "empty_scenarios"
+    status: str
     version: str | None = None  # published, or the existing version holding the same content
     previous_version: str | None = None  # what `changes` compare with
     # Per scenario x variant: {"scenario", "variant", "added", "removed", "changed"} counts.
@@ -232,6 +246,41 @@ def publish_stage(
     )
 
 
+def rejection_group(reason: str) -> str:
+    """The rule a reason names: its text before the first ":", " of " or " (" ("duplicate of
+    q-1" -> "duplicate", "ungrounded: key phrase ..." -> "ungrounded")."""
+    return re.split(r":| of | \(", reason, maxsplit=1)[0].strip() or "unknown"
+
+
+def group_rejections(
+    rejected: list[tuple[str, str]],
+) -> tuple[dict[str, int], dict[str, str]]:
+    """("<stage>: <rule>" -> count, most frequent first; the same keys -> the first reason)."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for stage, reason in rejected:
+        group = f"{stage}: {rejection_group(reason)}"
+        counts[group] += 1
+        examples.setdefault(group, reason)
+    ordered = dict(counts.most_common())
+    return ordered, {group: examples[group] for group in ordered}
+
+
+def empty_scenarios(expected: list[str], samples: list[Sample]) -> list[str]:
+    """The expected scenarios without one accepted sample, in order."""
+    filled = {s.scenario for s in samples if s.status == "accepted"}
+    return [slug for slug in expected if slug not in filled]
+
+
+def unanswered_summary(calls: list[LLMCall]) -> dict[str, Any]:
+    """LLM requests that never got an answer, per stage, with one error as an example."""
+    return {
+        "count": len(calls),
+        "by_stage": dict(Counter(c.stage for c in calls).most_common()),
+        "example": calls[0].error if calls else None,
+    }
+
+
 def _apply_decisions(samples: list[Sample], decisions: list[ReviewDecision]) -> None:
     verdict = {d.sample_id: d.decision for d in decisions}
     for sample in samples:
@@ -254,19 +303,19 @@ def _summary(
     """The run's figures. Rejections count this run's new questions and key phrases (kept ones
     were counted by the run that asked them) and every sample's standing decision."""
     llm = summarize_llm(calls)
-    rejections: Counter[str] = Counter()
-    for q in questions.questions:
-        if q.status == "rejected":
-            rejections[f"question: {(q.reject_reason or '').split(' of ')[0]}"] += 1
-    for _scenario, reason in questions.failures:
-        rejections[f"question request: {reason}"] += 1
+    rejected: list[tuple[str, str]] = []  # (stage, reason)
+    rejected += [
+        ("question", q.reject_reason or "") for q in questions.questions if q.status == "rejected"
+    ]
+    rejected += [("question request", reason) for _, reason in questions.failures]
     kept = {e.question_id for e in line.extractions}
-    for e in extractions:
-        if e.status == "rejected" and e.question_id not in kept:
-            rejections[f"key phrase: {e.reject_reason}"] += 1
-    for d in decisions:
-        if d.decision == "reject":
-            rejections[f"sample: {d.reason}"] += 1
+    rejected += [
+        ("key phrase", e.reject_reason or "")
+        for e in extractions
+        if e.status == "rejected" and e.question_id not in kept
+    ]
+    rejected += [("sample", d.reason or "") for d in decisions if d.decision == "reject"]
+    rejections, examples = group_rejections(rejected)
     counts = Counter((s.scenario, s.variant) for s in samples if s.status == "accepted")
     new_questions = sum(q.status == "accepted" for q in questions.questions)
     # Annotators decided something since the previous run (counted over the whole project).
@@ -294,7 +343,8 @@ def _summary(
         "tokens_out": llm.tokens_out,
         "images_drawn": images.drawn,
         "images_reused": images.reused,
-        "rejections": dict(rejections.most_common()),
+        "rejections": rejections,
+        "rejection_examples": examples,
         # Insertion order: taxonomy order of scenarios, config order of variants.
         "counts": {f"{s}/{v}": n for (s, v), n in counts.items()},
         "skipped_variants": skipped_variants,
@@ -330,11 +380,16 @@ def build_benchmark(config: dict[str, Any], run_id: str | None = None) -> dict[s
     """
     cfg = BuildConfig.model_validate(config)
     artifacts = Path(cfg.artifacts_dir).resolve()
-    run_id = run_id or make_run_id(cfg)
     catalog_path = artifacts / "catalog.duckdb"
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     logger = get_run_logger()
-    with artifacts_lock(artifacts, f"build run {run_id}", say=logger.warning) as waited:
+    with artifacts_lock(artifacts, f"build run {run_id or cfg.name}", say=logger.warning) as waited:
+        # The id is made inside the lock: runs that waited for it must not reuse a finished
+        # run's id (same config, same second), which would overwrite its record.
+        with Catalog(catalog_path) as catalog:
+            run_id = run_id or make_run_id(
+                cfg, lambda r: bool(catalog.records("runs", "run_id = ?", [r]))
+            )
         run = RunRecord(
             run_id=run_id,
             name=cfg.name,
@@ -462,7 +517,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         if warning is not None:
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
-        fresh = extraction_stage(cfg, questions, asked, artifacts, run_id)
+        fresh = extraction_stage(cfg, questions, asked, artifacts, run_id, line.extractions)
     extractions = line.extractions + fresh.extractions
     grounded = collection_stage(cfg, scenarios, artifacts, run_id)
     with Catalog(catalog_path) as catalog:
@@ -550,8 +605,20 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             lambda fixed: _rerender(cfg, fixed, specs, artifacts, limits, run_id, collection),
         )
         samples = review.samples
+    unanswered = [c for c in all_calls if is_transient(c.error)]
+    expected = (
+        [s.slug for s in asked]
+        if cfg.questions_from is None
+        else list(dict.fromkeys(q.scenario for q in questions.questions))
+    )
+    empty = empty_scenarios(expected, samples)
     if review is not None and not review.complete and cfg.review.wait:
         publish = unpublished(cfg, artifacts, "pending_review")
+    elif unanswered and not cfg.release.allow_incomplete:
+        # A partial release would look complete; the re-run asks exactly what is missing.
+        publish = unpublished(cfg, artifacts, "incomplete")
+    elif empty and len(empty) < len(expected) and not cfg.release.allow_empty_scenarios:
+        publish = unpublished(cfg, artifacts, "empty_scenarios")
     else:
         # One review pass (review.wait false) publishes what humans accepted so far.
         publish = publish_stage(cfg, samples, artifacts, run_id)
@@ -570,4 +637,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         skipped,
         all_calls,
     )
+    summary["scenarios"] = expected
+    summary["empty_scenarios"] = empty
+    summary["unanswered"] = unanswered_summary(unanswered)
     return add_to_summary(summary, grounded)

@@ -39,6 +39,30 @@ app.add_typer(import_app, name="import")
 app.add_typer(llm_app, name="llm")
 
 console = Console()
+errors = Console(stderr=True)
+# `safetyforge build`'s exit codes, by outcome; also in its --help and the README.
+BUILD_EXIT_CODES = {
+    0: "released, or the release already holds exactly these samples",
+    1: "unexpected error (one line; the traceback is in the log file it names), or Label "
+    "Studio unavailable",
+    2: "bad config or input",
+    3: "LLM endpoint unreachable (a short probe; the URL is named) or refusing the run (key, "
+    "model, URL)",
+    4: "incomplete run: LLM requests went unanswered (timeouts, server errors); nothing "
+    "published; a re-run asks exactly those again (release.allow_incomplete: true publishes "
+    "anyway, and the card says so)",
+    5: "nothing published: no sample accepted, or a scenario with none "
+    "(release.allow_empty_scenarios: true publishes without it)",
+    6: "review pending: nothing published until reviewers decide (review.mode: label-studio)",
+}
+RELEASE_EXIT = {
+    "published": 0,
+    "unchanged": 0,
+    "incomplete": 4,
+    "empty": 5,
+    "empty_scenarios": 5,
+    "pending_review": 6,
+}
 
 ConfigOption = Annotated[
     Path | None,
@@ -52,10 +76,11 @@ SetOption = Annotated[
 ]
 
 
-def _error(label: str, exc: BaseException) -> None:
-    """Print an error; its text is shown verbatim (paths and messages may hold brackets)."""
-    console.print(f"[red]{label}:[/red]", end=" ")
-    console.print(str(exc), markup=False, highlight=False)
+def _error(label: str, exc: BaseException | str) -> None:
+    """Print an error on stderr; its text is shown verbatim (paths and messages may hold
+    brackets)."""
+    errors.print(f"[red]{label}:[/red]", end=" ")
+    errors.print(str(exc), markup=False, highlight=False, soft_wrap=True)
 
 
 def _load(config: Path | None, overrides: list[str] | None):
@@ -66,13 +91,13 @@ def _load(config: Path | None, overrides: list[str] | None):
         raise typer.Exit(2) from None
 
 
-@app.command()
+@app.command(
+    help="Build a benchmark: questions -> key phrases -> images -> review -> local release.\n\n"
+    "Runs the `build_benchmark` Prefect flow (local ephemeral Prefect API; state under "
+    "artifacts/prefect). Re-running the same config reuses every cached LLM answer and image."
+    "\n\nExit codes:\n\n" + "\n\n".join(f"{c}: {t}." for c, t in BUILD_EXIT_CODES.items())
+)
 def build(config: ConfigOption = None, set_: SetOption = None) -> None:
-    """Build a benchmark: questions -> key phrases -> images -> review -> local release.
-
-    Runs the `build_benchmark` Prefect flow (local ephemeral Prefect API; state under
-    artifacts/prefect). Re-running the same config reuses every cached LLM answer and image.
-    """
     from flows.summary import print_summary
 
     cfg = _load(config, set_)
@@ -82,19 +107,25 @@ def build(config: ConfigOption = None, set_: SetOption = None) -> None:
         preflight(cfg)
     configure_prefect(Path(cfg.artifacts_dir))
     from flows.build import build_benchmark
+    from flows.build_log import build_log_path, tracebacks_to
 
     console.print(
         f"[bold]SafetyForge build[/bold] {cfg.name}: taxonomy {cfg.taxonomy}, variants {', '.join(cfg.variants)}"
     )
     console.print("Starting Prefect (a local ephemeral API; the first start takes ~20 s)...")
-    with _build_errors():
+    log = build_log_path(Path(cfg.artifacts_dir).resolve())
+    with tracebacks_to(log), _build_errors(log):
         summary = build_benchmark(config=cfg.model_dump(mode="json"))
     print_summary(console, summary, cfg)
+    code = RELEASE_EXIT.get(summary["release_status"], 0)
+    if code:
+        raise typer.Exit(code)
 
 
 @contextmanager
-def _build_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into a message and an exit code (no traceback)."""
+def _build_errors(log: Path | None = None) -> Iterator[None]:
+    """Turn the errors a user can fix into a message and an exit code (no traceback). With a
+    `log`, any other error is one line too, its traceback written to that file (exit 1)."""
     from annotation import ReviewUnavailable
     from catalog import CatalogError
     from generators.llm_types import LLMFatalError
@@ -109,8 +140,16 @@ def _build_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
     except LLMFatalError as exc:
         _error("LLM endpoint error", exc)
-        console.print("Nothing answered so far is lost: a re-run resumes from the cache.")
+        errors.print("Nothing answered so far is lost: a re-run resumes from the cache.")
         raise typer.Exit(3) from None
+    except Exception as exc:  # a bug or an environment problem: the details go to the log
+        if log is None:
+            raise
+        from flows.build_log import log_exception
+
+        log_exception(log, exc)
+        _error("error", f"{type(exc).__name__}: {exc} (traceback: {log})")
+        raise typer.Exit(1) from None
 
 
 @prompts_app.command("show")
@@ -375,11 +414,12 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
     """Read every annotation through the export API and record each annotator's decision and
     the majority consensus (review.min_annotations; ties stay pending) in the catalog; sample
     status follows the consensus (undecided samples become pending, so they are not published).
-    Corrected key phrases are re-rendered by a build with review.mode: label-studio."""
+    Corrected labels (labelled tasks) are taken at once; corrected key phrases are re-rendered
+    by a build with review.mode: label-studio."""
     from catalog import Catalog
     from flows.artifacts_lock import artifacts_lock
-    from flows.review_stage import apply_consensus
-    from schemas.records import Sample
+    from flows.review_stage import apply_consensus, relabel
+    from schemas.records import Extraction, Sample
 
     cfg = _load(config, set_)
     run_id, result = _pull(cfg, run)
@@ -393,12 +433,20 @@ def review_pull(run: RunOption = None, config: ConfigOption = None, set_: SetOpt
         # Human consensus decides what `safetyforge publish --run` releases.
         samples = catalog.run_records("samples", run_id, Sample)
         apply_consensus(samples, result.consensus)
+        extractions = {
+            e.question_id: e for e in catalog.run_records("extractions", run_id, Extraction)
+        }
+        relabelled, refused = relabel(result.consensus, samples, extractions)
         catalog.replace_run_rows("samples", run_id, samples)
+        catalog.replace_run_rows("extractions", run_id, list(extractions.values()))
+    for why in refused:
+        console.print(f"review: {why}", markup=False)
     corrected = {d.sample_id for d in result.consensus if d.corrected_key_phrase}
     console.print(
         f"run {run_id}: {len(result.decisions)} annotator decision(s), "
         f"{len(result.consensus)} resolved sample(s), {len(result.pending)} pending, "
         f"{len(corrected)} with a corrected key phrase"
+        + (f", {relabelled} question(s) with corrected labels" if relabelled else "")
     )
 
 

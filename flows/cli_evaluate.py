@@ -73,7 +73,9 @@ def evaluate(
                 "A judge, one report column each (repeatable; the first is primary): rules "
                 "(no model), llm, rubric (StrongREJECT-style 0-1 score), guard[:SPEC.yaml] "
                 "(Llama Guard style, --guard-model), template:SPEC.yaml (your own judge "
-                "prompt and conventions). Default: llm and rules with --judge-model, else rules."
+                "prompt and conventions), toxicity[:CLASSIFIER_DIR] (caption toxicity: a local "
+                "Detoxify-style classifier, else the judge model with a rubric). Default: llm "
+                "and rules with --judge-model, else rules."
             ),
         ),
     ] = None,

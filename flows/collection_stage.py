@@ -22,6 +22,7 @@ from generators.collection import CollectionError, import_collection
 from generators.grounded import assign_scenarios, generate_grounded_questions
 from generators.llm_cache import ResponseCache
 from generators.providers import make_provider
+from generators.tasks import TASK_BUILDERS, sample_per_label, task_questions
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import (
     Extraction,
@@ -31,6 +32,7 @@ from schemas.records import (
     Sample,
     Scenario,
 )
+from schemas.tasks import REFUSAL
 from schemas.variants import VariantSpec
 
 console = Console(stderr=True)
@@ -69,7 +71,7 @@ def collection_stage(
         return CollectionStageResult()
     try:
         with console.status("Importing the image collection"):
-            imported = import_collection(collection, artifacts)
+            imported = import_collection(collection, artifacts, config.task != REFUSAL)
     except CollectionError as exc:
         raise ConfigError(str(exc)) from None
     for original, reason in imported.skipped:
@@ -86,6 +88,29 @@ def collection_stage(
             imported=imported.imported,
             reused=imported.reused,
             skipped=imported.skipped,
+        )
+    if config.task != REFUSAL:  # fixed questions per label, no LLM
+        builder = TASK_BUILDERS[config.task]
+        images = sample_per_label(
+            imported.images, builder, collection.sample_per_label, config.seed
+        )
+        asked = task_questions(images, builder, scenarios)
+        return CollectionStageResult(
+            ran=True,
+            images={i.image_id: i for i in images},
+            questions=asked.questions,
+            extractions=asked.extractions,
+            samples=[
+                sample
+                for spec in chosen
+                for sample in natural_samples(
+                    asked.extractions, asked.image_of, spec, config.render.fidelity
+                )
+            ],
+            imported=imported.imported,
+            reused=imported.reused,
+            skipped=imported.skipped,
+            failures=asked.failures,
         )
     pairs = assign_scenarios(imported.images, scenarios, collection.scenarios_per_image)
     provider = paced(make_provider(config.llm), config.llm)

@@ -50,6 +50,7 @@ from schemas.evaluation import (
 )
 from schemas.prompts import messages_sha256
 from schemas.records import LLMCall, PromptProvenance, stable_id, utcnow
+from schemas.tasks import LABEL_COLUMNS, REFUSAL
 from schemas.taxonomy import load_taxonomy
 
 DEFAULT_TAXONOMY = "mm-safetybench"
@@ -148,6 +149,7 @@ def load_samples(
     samples = []
     for row in ds:
         cells = row.get("images") or ([row["image"]] if row.get("image") else [])
+        task = row.get("task") or REFUSAL
         samples.append(
             EvalSample(
                 sample_id=row["id"],
@@ -160,6 +162,8 @@ def load_samples(
                 question=row["question"],
                 prompt=row["prompt"],
                 images=[c["bytes"] for c in cells],
+                task=task,
+                labels={c: str(row.get(c) or "") for c in LABEL_COLUMNS.get(task, ())},
             )
         )
     return samples
@@ -470,6 +474,8 @@ def evaluate_batch(
                 variant=sample.variant,
                 config=sample.config,
                 question=sample.question,
+                task=sample.task,
+                labels=sample.labels,
                 judge_rule=rules[sample.scenario],
                 call_id=record.call_id,
                 response_text=result.text,

@@ -7,7 +7,9 @@ from pathlib import Path
 from annotation import connect
 from catalog.quality.references import ReferenceError, read_reference
 from flows.review_stage import label_studio_config
+from generators.endpoint_probe import PROBE_TIMEOUT_S, unreachable
 from generators.importers import get_importer
+from generators.llm_types import LLMFatalError
 from generators.providers import make_provider
 from schemas.config import BuildConfig, ConfigError
 from schemas.records import Scenario
@@ -28,7 +30,8 @@ def select_scenarios(config: BuildConfig) -> list[Scenario]:
 
 def preflight(config: BuildConfig) -> None:
     """Raise ConfigError (bad taxonomy or scenario, unreadable release.compare_with, an import
-    the build cannot read), LLMFatalError (e.g. no API key) or ReviewUnavailable (review.mode
+    the build cannot read), LLMFatalError (e.g. no API key, an endpoint that does not answer a
+    short probe) or ReviewUnavailable (review.mode
     label-studio with the server down or the token refused)."""
     select_scenarios(config)
     for spec in config.release.compare_with:
@@ -43,6 +46,13 @@ def preflight(config: BuildConfig) -> None:
             named = getattr(source, option)
             if named is not None and not Path(named).expanduser().exists():
                 raise ConfigError(f"questions_from.{option}: not found: {named}")
-    make_provider(config.llm)
+    provider = make_provider(config.llm)
+    if not provider.offline and provider.base_url:
+        problem = unreachable(provider.base_url)
+        if problem is not None:
+            raise LLMFatalError(
+                f"{provider.base_url} is unreachable ({problem}; probed for at most "
+                f"{PROBE_TIMEOUT_S:.0f} s): start the server or fix llm.base_url"
+            )
     if config.review.mode == "label-studio":
         connect(label_studio_config(config))

@@ -26,6 +26,7 @@ from annotation import (
     pull_decisions,
     push_tasks,
 )
+from annotation.rules import label_failures
 from annotation.server import CREDENTIALS_FILE, read_credentials
 from catalog import Catalog
 from schemas.config import BuildConfig
@@ -102,6 +103,47 @@ def corrections(
     return list(fixed.values())
 
 
+def label_corrections(
+    consensus: Sequence[ReviewDecision],
+    samples: Sequence[Sample],
+    extractions: dict[str, Extraction],
+) -> tuple[list[Extraction], list[str]]:
+    """Labelled tasks: the records whose consensus corrects their labels (merged over the old
+    ones; nothing to re-render), and why a correction that breaks a label rule was not taken."""
+    question_of = {s.sample_id: s.question_id for s in samples}
+    fixed: dict[str, Extraction] = {}
+    refused: list[str] = []
+    for decision in consensus:
+        qid = question_of.get(decision.sample_id)
+        if qid is None or not decision.corrected_labels or qid in fixed:
+            continue
+        old = extractions[qid]
+        labels = {**old.labels, **decision.corrected_labels}
+        if labels == old.labels:
+            continue
+        if problems := label_failures(labels):
+            refused.append(f"question {qid}: corrected labels kept out: {'; '.join(problems)}")
+            continue
+        fixed[qid] = old.model_copy(update={"labels": labels})
+    return list(fixed.values()), sorted(set(refused))
+
+
+def relabel(
+    consensus: Sequence[ReviewDecision],
+    samples: Sequence[Sample],
+    extractions: dict[str, Extraction],
+) -> tuple[int, list[str]]:
+    """Take the consensus's label corrections: into `extractions` (by question id) and the
+    samples' labels, in place. Returns how many questions changed and the corrections refused."""
+    fixed, refused = label_corrections(consensus, samples, extractions)
+    extractions.update({e.question_id: e for e in fixed})
+    changed = {e.question_id for e in fixed}
+    for sample in samples:
+        if sample.question_id in changed:
+            sample.labels = dict(extractions[sample.question_id].labels)
+    return len(fixed), refused
+
+
 @dataclass
 class ReviewOutcome:
     samples: list[Sample]
@@ -164,6 +206,8 @@ def review_in_label_studio(
         pulled = pull_decisions(ls, project_id, config.review.min_annotations)
         with Catalog(catalog_path) as catalog:
             catalog.upsert("reviews", pulled.decisions + pulled.consensus, run_id)
+        for why in relabel(pulled.consensus, samples, by_question)[1]:
+            console.print(f"[yellow]review:[/yellow] {why}")
         fixed = corrections(pulled.consensus, samples, by_question)
         if fixed:
             console.print(f"{len(fixed)} corrected key phrase(s): re-rendering and re-reviewing")

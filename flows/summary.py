@@ -12,8 +12,14 @@ from generators.llm_summary import yield_lines
 from schemas.config import BuildConfig
 
 
-def counts_table(counts: dict[str, int], variants: list[str]) -> Table:
+def counts_table(
+    counts: dict[str, int], variants: list[str], scenarios: list[str] | None = None
+) -> Table:
+    """Accepted samples per scenario and variant; every one of `scenarios` has a row, so a
+    scenario that ended with none shows as zeros rather than vanishing."""
     grid: dict[str, dict[str, int]] = defaultdict(dict)
+    for slug in scenarios or []:
+        grid[slug] = {}
     for key, n in counts.items():
         scenario, variant = key.split("/")
         grid[scenario][variant] = n
@@ -38,6 +44,11 @@ def headline(summary: dict[str, Any]) -> str:
     status, version = summary["release_status"], summary.get("release_version")
     if status == "published":
         previous = summary.get("release_previous")
+        if (summary.get("unanswered") or {}).get("count"):
+            return (
+                f"Published {version} from an incomplete run (release.allow_incomplete): "
+                f"{summary['unanswered']['count']} LLM request(s) went unanswered."
+            )
         if previous is None:
             return f"Published {version}, the first version of this release."
         totals = change_totals(summary.get("release_changes") or [])
@@ -50,16 +61,52 @@ def headline(summary: dict[str, Any]) -> str:
         "pending_review": f"no sample accepted yet, {summary.get('samples_pending', 0)} still "
         "under human review",
         "empty": "no sample was accepted",
+        "incomplete": "the run is incomplete (LLM requests went unanswered; see above)",
+        "empty_scenarios": "scenario(s) without an accepted sample: "
+        + ", ".join(summary.get("empty_scenarios") or []),
     }[status]
     if summary.get("nothing_new"):
         return f"Nothing new: no new question, image or review task; {reason}."
     return f"No new release: {reason}."
 
 
+def print_rejections(console: Console, summary: dict[str, Any]) -> None:
+    """One line per rule: its count and the first rejected record's reason as an example."""
+    if not summary["rejections"]:
+        return
+    examples = summary.get("rejection_examples") or {}
+    console.print("Rejections by reason:")
+    for group, n in summary["rejections"].items():
+        example = examples.get(group)
+        shown = f"  e.g. {example[:117] + '...' if len(example) > 120 else example}"
+        line = f"  {n:>5}  {group}" + (shown if example and example != group else "")
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_gaps(console: Console, summary: dict[str, Any]) -> None:
+    """What the run lacks: unanswered LLM requests and scenarios without a sample."""
+    unanswered = summary.get("unanswered") or {}
+    if unanswered.get("count"):
+        stages = ", ".join(f"{stage} {n}" for stage, n in unanswered["by_stage"].items())
+        console.print(
+            f"[red]Incomplete:[/red] {unanswered['count']} LLM request(s) went unanswered "
+            f"({stages}), e.g. {unanswered['example']}. Re-run the same command: answers so "
+            "far are cached and only these are asked again.",
+            highlight=False,
+        )
+    empty = summary.get("empty_scenarios") or []
+    if empty:
+        console.print(
+            f"[red]No accepted sample:[/red] {', '.join(empty)} (see the rejections above; "
+            "release.allow_empty_scenarios: true publishes without them)",
+            highlight=False,
+        )
+
+
 def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig) -> None:
     names = [spec.name for spec in config.chosen_specs()]  # per-language ones expanded
     variants = [v for v in names if v not in summary["skipped_variants"]]
-    console.print(counts_table(summary["counts"], variants))
+    console.print(counts_table(summary["counts"], variants, summary.get("scenarios")))
     console.print(
         f"run {summary['run_id']}: {summary['questions_accepted']} questions, "
         f"{summary['key_phrases_accepted']} key phrases, {summary['samples_accepted']} samples accepted, "
@@ -81,10 +128,8 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
             f"skipped); grounded questions: {summary['grounded_questions_accepted']} accepted, "
             f"{summary['grounded_questions_rejected']} rejected"
         )
-    if summary["rejections"]:
-        console.print("Rejections by reason:")
-        for reason, n in summary["rejections"].items():
-            console.print(f"  {n:>5}  {reason}", markup=False, highlight=False)
+    print_rejections(console, summary)
+    print_gaps(console, summary)
     if summary.get("previous_run"):
         console.print(
             f"continues run {summary['previous_run']}: {summary['questions_kept']} question(s) "

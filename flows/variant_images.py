@@ -15,7 +15,14 @@ from typing import Any
 
 from prefect.task_runners import TaskRunner
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from flows.assemble import recipe_context, sample_fields
 from flows.image_tasks import generate_all, render_all
@@ -67,6 +74,15 @@ def progress_bar() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def advance(progress: Progress, bar: TaskID, n: int) -> None:
+    """Advance `bar` by n, raising its total first when the work outgrew the first estimate
+    (more question rounds after duplicates): a bar never shows more done than its total."""
+    task = progress.tasks[progress.task_ids.index(bar)]
+    if task.total is not None and task.completed + n > task.total:
+        progress.update(bar, total=task.completed + n)
+    progress.advance(bar, n)
 
 
 def recipe_steps(

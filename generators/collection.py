@@ -46,6 +46,7 @@ class SourceImage:
     ocr: str
     license: str | None  # None: the collection's licence
     tags: list[str]
+    labels: dict[str, Any] = field(default_factory=dict)  # a labelled task's, as given
 
 
 @dataclass
@@ -81,7 +82,21 @@ def _as_list(value: Any, separators: str) -> list[str]:
     return [" ".join(str(i).split()) for i in items if i is not None and str(i).strip()]
 
 
-def _fields(entry: Mapping[str, Any], columns: CollectionColumns) -> dict[str, Any]:
+def _labels(value: Any) -> dict[str, Any]:
+    """Per-image labels: a mapping, or its JSON text (a CSV cell); nothing gives none."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise CollectionError(f"collection labels {value[:40]!r}: not JSON: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise CollectionError(f"collection labels must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _fields(entry: Mapping[str, Any], columns: CollectionColumns, labelled: bool) -> dict[str, Any]:
     license_value = entry.get(columns.license)
     return {
         "captions": _as_list(entry.get(columns.captions), "|"),
@@ -89,6 +104,9 @@ def _fields(entry: Mapping[str, Any], columns: CollectionColumns) -> dict[str, A
         "ocr": " ".join(str(entry.get(columns.ocr) or "").split()),
         "license": str(license_value).strip() if license_value else None,
         "tags": _as_list(entry.get(columns.tags), ",|"),
+        # Read for a labelled task only: elsewhere a `labels` column may mean something else
+        # (an HF dataset's class ids).
+        "labels": _labels(entry.get(columns.labels)) if labelled else {},
     }
 
 
@@ -126,7 +144,9 @@ def read_metadata(path: Path, columns: CollectionColumns) -> dict[str, dict[str,
     return entries
 
 
-def _from_folder(config: CollectionConfig) -> tuple[Iterator[SourceImage], list[str]]:
+def _from_folder(
+    config: CollectionConfig, labelled: bool
+) -> tuple[Iterator[SourceImage], list[str]]:
     folder = Path(config.folder or "")
     if not folder.is_dir():
         raise CollectionError(f"collection.folder: {folder} is not a folder")
@@ -146,7 +166,7 @@ def _from_folder(config: CollectionConfig) -> tuple[Iterator[SourceImage], list[
             yield SourceImage(
                 original_id=str(original or rel),
                 data=(folder / rel).read_bytes(),
-                **_fields(entry, columns),
+                **_fields(entry, columns, labelled),
             )
 
     return images(), unmatched
@@ -160,7 +180,7 @@ def _image_bytes(cell: Mapping[str, Any]) -> bytes:
     raise CollectionError("an image cell holds neither bytes nor a path")
 
 
-def _from_hf(config: CollectionConfig) -> Iterator[SourceImage]:
+def _from_hf(config: CollectionConfig, labelled: bool) -> Iterator[SourceImage]:
     import datasets  # imported here: only HF collections need it
 
     columns = config.columns
@@ -182,7 +202,7 @@ def _from_hf(config: CollectionConfig) -> Iterator[SourceImage]:
         yield SourceImage(
             original_id=str(original if original is not None else index),
             data=_image_bytes(row[columns.image]),
-            **_fields(row, columns),
+            **_fields(row, columns, labelled),
         )
 
 
@@ -221,6 +241,8 @@ def image_record(item: SourceImage, source: str, default_license: str) -> tuple[
     }
     if item.tags:  # only when given: records of untagged collections stay as they were
         params["tags"] = item.tags
+    if item.labels:  # likewise: only labelled collections carry labels
+        params["labels"] = item.labels
     record = ImageRecord(
         image_id=image_id,
         path=f"images/collection/{image_id[:2]}/{image_id}.{ext}",
@@ -251,15 +273,18 @@ def write_image(record: ImageRecord, data: bytes, artifacts_dir: Path) -> bool:
     return True
 
 
-def import_collection(config: CollectionConfig, artifacts_dir: Path) -> ImportResult:
-    """Copy up to `max_images` images into the store, in source order (folder: sorted paths).
+def import_collection(
+    config: CollectionConfig, artifacts_dir: Path, labelled: bool = False
+) -> ImportResult:
+    """Copy up to `max_images` images into the store, in source order (folder: sorted paths);
+    `labelled` (a labelled task's build) reads each image's labels too.
 
     Unreadable files and repeats of an image already imported are skipped with a reason.
     """
     if config.folder is not None:
-        items, unmatched = _from_folder(config)
+        items, unmatched = _from_folder(config, labelled)
     else:
-        items, unmatched = _from_hf(config), []
+        items, unmatched = _from_hf(config, labelled), []
     result = ImportResult(unmatched_metadata=unmatched)
     source = source_name(config)
     seen: dict[str, str] = {}  # image id -> original id

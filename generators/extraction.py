@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generators.grounding import stems
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import (
     Outcome,
@@ -20,6 +21,7 @@ from generators.llm_stage import (
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
 from generators.validation import (
     EXTRACTION_FIELDS,
+    REQUIRED_FIELDS,
     Invalid,
     parse_json_object,
     reason_code,
@@ -58,6 +60,27 @@ def _request(question: Question, scenario: Scenario) -> ChatRequest:
     )
 
 
+def repeated_key_phrases(
+    extractions: Sequence[Extraction], earlier: Sequence[Extraction] = ()
+) -> dict[str, str]:
+    """question id -> the id of an earlier question of its scenario whose accepted key phrase
+    has the same content-word stems (two questions about one thing would show one image)."""
+    seen: dict[tuple[str, frozenset[str]], str] = {}
+    for e in earlier:
+        if e.status == "accepted":
+            seen.setdefault((e.scenario, stems(e.key_phrase)), e.question_id)
+    repeats = {}
+    for e in extractions:
+        if e.status != "accepted":
+            continue
+        key = (e.scenario, stems(e.key_phrase))
+        if key in seen:
+            repeats[e.question_id] = seen[key]
+        else:
+            seen[key] = e.question_id
+    return repeats
+
+
 def extract_key_phrases(
     provider: LLMProvider,
     cache: ResponseCache,
@@ -65,9 +88,12 @@ def extract_key_phrases(
     scenarios: dict[str, Scenario],
     run_id: str,
     progress: Progress | None = None,
+    earlier: Sequence[Extraction] = (),
     fallbacks: Sequence[LLMProvider] = (),
 ) -> ExtractionResult:
-    """One record per question, accepted or rejected with its reason and the raw answer."""
+    """One record per question, accepted or rejected with its reason and the raw answer. A key
+    phrase repeating one of its scenario (this run's or an `earlier` record's) is rejected as a
+    near-duplicate naming the other question."""
     requests = [_request(q, scenarios[q.scenario]) for q in questions]
 
     def validate(request: ChatRequest, result: ChatResult) -> dict[str, str]:
@@ -101,7 +127,15 @@ def extract_key_phrases(
             )
         else:
             out.extractions.append(Extraction(**base, **outcome.value))
-    out.yields = count_yield(outcomes, sum(o.value is not None for o in outcomes))
+    repeats = repeated_key_phrases(out.extractions, earlier)
+    for e in out.extractions:
+        if e.question_id in repeats:
+            e.status = "rejected"
+            e.reject_reason = (
+                f"duplicate_key_phrase: key phrase {e.key_phrase!r} repeats that of question "
+                f"{repeats[e.question_id]}"
+            )
+    out.yields = count_yield(outcomes, sum(e.status == "accepted" for e in out.extractions))
     out.refusals = refusal_counts(outcomes)
     return out
 
@@ -151,7 +185,7 @@ def fill_missing_fields(
         partial = _partial(outcome.raw_text)
         if partial is None:
             continue
-        missing = [f for f in EXTRACTION_FIELDS if not str(partial.get(f) or "").strip()]
+        missing = [f for f in REQUIRED_FIELDS if not str(partial.get(f) or "").strip()]
         asks = [_field_request(outcome.request, outcome.raw_text, f) for f in missing]
         pending.append((outcome, partial, asks))
     flat = [r for _, _, asks in pending for r in asks]

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from generators.rephrase import with_article
+
 # Part of the offline provider's cache key: a changed heuristic re-asks what it answered.
 HEURISTIC_VERSION = "1"
 MAX_WORDS = 4
@@ -24,10 +26,6 @@ _WORD = re.compile(r"\S+")
 _EDGE = ".,;:?!\"'()"
 _CLAUSE_END = (",", ";", ":", "?", "!", ".")
 DEFAULT_TYPE = {"harmful": "activity", "should_disclaim": "topic"}
-
-
-def with_article(noun: str) -> str:
-    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 @cache

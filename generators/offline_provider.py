@@ -17,8 +17,9 @@ import yaml
 from generators.dedup import Deduplicator
 from generators.llm_types import ChatRequest, ChatResult, ResultCallback
 from generators.offline_derive import OfflineDeriveError, compose_derived
-from generators.offline_fill import HEURISTIC_VERSION, compose_fill, with_article
+from generators.offline_fill import HEURISTIC_VERSION, compose_fill
 from generators.offline_grounded import compose_grounded, load_grounded_bank
+from generators.rephrase import with_article
 from schemas.records import normalize_text
 
 BANK_PATH = Path(__file__).with_name("offline_bank.yaml")

@@ -22,6 +22,7 @@ from openai import AsyncOpenAI
 from generators.llm_types import ChatRequest, ChatResult, LLMFatalError, ResultCallback
 from generators.rate_limit import Backoff, RateLimiter, Sleep, parse_retry_after
 from schemas.config import LLMConfig
+from schemas.records import TRANSIENT_PREFIX
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -162,7 +163,7 @@ class OpenAIProvider:
                 )
             if retries >= self.llm.max_retries:
                 return ChatResult(
-                    error=f"gave up after {retries} retries: {problem}", retries=retries
+                    error=f"{TRANSIENT_PREFIX} {retries} retries: {problem}", retries=retries
                 )
             delay = self.backoff.delay(retries, rng, retry_after)
             if retry_after is not None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from generators.dedup import Deduplicator
+from generators.grounding import question_problem
 from generators.llm_cache import ResponseCache
 from generators.llm_stage import (
     Progress,
@@ -95,8 +96,9 @@ def generate_questions(
 ) -> QuestionsResult:
     """Ask in rounds until every scenario has `target` new distinct questions or rounds run out.
 
-    Duplicates (exact or near, within and across scenarios, and of `earlier` questions) and
-    surplus questions are kept as rejected records with the reason, never dropped silently.
+    Items that are no usable question (generators/grounding.py: placeholders, statements, wrong
+    length or language), duplicates (exact or near, within and across scenarios, and of
+    `earlier` questions) and surplus questions are kept as rejected records with the reason, never dropped silently.
     """
     earlier = earlier or EarlierQuestions()
     out = QuestionsResult()
@@ -147,10 +149,13 @@ def generate_questions(
             for text in outcome.value:
                 qid = question_id(slug, text)
                 duplicate_of = dedup.check(text)
+                problem = question_problem(text)
                 if is_refusal(text):
                     reason = "refusal: the item is a refusal, not a question"
                 elif duplicate_of is not None:
                     reason = f"duplicate of {duplicate_of}"
+                elif problem is not None:
+                    reason = problem
                 elif len(accepted[slug]) >= target:
                     reason = "surplus: scenario already has its target"
                 else:

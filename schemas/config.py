@@ -9,6 +9,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from schemas._base import StrictModel
+from schemas.tasks import REFUSAL, TaskName
 from schemas.variants import (
     SpecError,
     VariantSpec,
@@ -78,6 +79,11 @@ class CollectionColumns(StrictModel):
     # Labels for recipes to select by (a list, or one string separated by , or |), e.g.
     # `harmless` for the images a `collection` step with `tag: harmless` may pick.
     tags: str = "tags"
+    # Per-image labels of a labelled task (privacy, classification, captioning_toxicity): a
+    # mapping (JSON/JSONL, HF dataset) or its JSON text (CSV); see README "Task types".
+    # (Left out of the dump at its default, like sample_per_label when unset: configs without
+    # labels keep their hash and their releases' build_config.yaml.)
+    labels: str = Field(default="labels", exclude_if=lambda name: name == "labels")
 
 
 class CollectionConfig(StrictModel):
@@ -98,6 +104,10 @@ class CollectionConfig(StrictModel):
     questions_per_image: int = Field(default=2, ge=1, le=100)
     # Scenarios asked per image, taken in turn from the build's scenarios.
     scenarios_per_image: int = Field(default=1, ge=1)
+    # Labelled tasks: keep at most this many images per label stratum (the task's: entity type
+    # and role for privacy, positive dimensions for classification, category for captioning),
+    # a seeded draw; None: every image.
+    sample_per_label: int | None = Field(default=None, ge=1, exclude_if=lambda n: n is None)
 
     @model_validator(mode="after")
     def _one_source(self) -> CollectionConfig:
@@ -250,6 +260,12 @@ class ReleaseConfig(StrictModel):
     # Reference benchmarks whose overlap with this release the card reports, as FORMAT:PATH
     # (mm-safetybench:DIR of processed_questions/NN-Name.json, safebench:CSV).
     compare_with: list[str] = Field(default_factory=list)
+    # A build whose LLM requests went unanswered (timeouts, server errors) publishes nothing and
+    # exits 4 unless this is true; the card then says how many were missing.
+    allow_incomplete: bool = False
+    # A build in which a scenario ended with no accepted sample publishes nothing and exits 5
+    # unless this is true.
+    allow_empty_scenarios: bool = False
 
     @field_validator("version")
     @classmethod
@@ -305,6 +321,10 @@ class TranslateConfig(StrictModel):
 
 class BuildConfig(StrictModel):
     name: str = "quickstart"
+    # What a sample asks and how answers are scored: refusal (harmful requests), or a task built
+    # from a labelled collection (privacy, classification, captioning_toxicity). Left out of the
+    # dump when refusal, so refusal builds keep their config hash, run ids and release files.
+    task: TaskName = Field(default=REFUSAL, exclude_if=lambda task: task == REFUSAL)
     taxonomy: str = "mm-safetybench"
     # Scenario slugs to build; empty means every scenario of the taxonomy.
     scenarios: list[str] = Field(default_factory=list)
@@ -372,6 +392,14 @@ class BuildConfig(StrictModel):
                 raise ValueError(
                     f"the {name} variant is made per language: set translate.languages "
                     "(e.g. [zh, ar, hi])"
+                )
+        if self.task != REFUSAL:
+            own = [n for n in self.variants if named[n].question_source != "collection"]
+            if self.collection is None or own:
+                raise ValueError(
+                    f"task {self.task} asks about labelled collection images: it needs a "
+                    "collection section and collection variants only (e.g. natural)"
+                    + (f", not {', '.join(own)}" if own else "")
                 )
         if self.grow is not None and self.questions_from is not None:
             raise ValueError(

@@ -138,6 +138,9 @@ class EvalResult(StrictModel):
     variant: str
     config: str = ""  # the release config the row came from ("contrast" for benign twins)
     question: str
+    # The release's task type and the row's labels (schemas.tasks.LABEL_COLUMNS).
+    task: str = "refusal"
+    labels: dict[str, str] = Field(default_factory=dict)
     judge_rule: JudgeRule
     call_id: str
     response_text: str | None = None

@@ -76,6 +76,16 @@ class PromptProvenance(StrictModel):
     prompt_sha256: str
 
 
+# How a provider says it never got an answer (timeouts, dropped connections, server errors,
+# rate limits past the retries). Such errors heal: they are never cached, a run with any is
+# incomplete (nothing published by default) and a re-run asks exactly those requests again.
+TRANSIENT_PREFIX = "gave up after"
+
+
+def is_transient(error: str | None) -> bool:
+    return error is not None and error.startswith(TRANSIENT_PREFIX)
+
+
 class LLMCall(StrictModel):
     """One logical request to a chat model: raw input and output kept beside parsed fields."""
 
@@ -142,6 +152,8 @@ class Extraction(StrictModel):
     original_id: str | None = None
     # Membership of the tiny split as the imported benchmark publishes it; None: by rule.
     tiny: bool | None = None
+    # A labelled task's labels of this question (schemas.tasks.LABEL_COLUMNS); empty: refusal.
+    labels: dict[str, str] = Field(default_factory=dict)
     raw_text: str | None = None
     call_id: str | None = None
 
@@ -219,6 +231,7 @@ class Sample(StrictModel):
     figstep_pro_template: str = ""
     warnings: list[str] = Field(default_factory=list)
     tiny: bool | None = None  # the imported benchmark's own tiny split; None: by rule
+    labels: dict[str, str] = Field(default_factory=dict)  # a labelled task's (Extraction.labels)
 
 
 class ReviewDecision(StrictModel):
@@ -227,6 +240,8 @@ class ReviewDecision(StrictModel):
     decision: Literal["accept", "reject"]
     reason: str | None = None
     corrected_key_phrase: str | None = None
+    # A labelled task's labels as the annotator corrected them (only the changed ones).
+    corrected_labels: dict[str, str] | None = None
     comment: str | None = None
     decided_at: datetime = Field(default_factory=utcnow)
 

@@ -11,6 +11,10 @@ declare -A CHECKS=(
   [fonts-noto-core]=/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [tesseract-ocr]=/usr/bin/tesseract
+  # Language data for the translated and non-Latin presets' OCR checks (zh, ar, hi).
+  [tesseract-ocr-chi-sim]=/usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata
+  [tesseract-ocr-ara]=/usr/share/tesseract-ocr/5/tessdata/ara.traineddata
+  [tesseract-ocr-hin]=/usr/share/tesseract-ocr/5/tessdata/hin.traineddata
 )
 if [[ "${1:-}" == "--with-browser" ]]; then
   CHECKS[chromium]=/usr/bin/chromium

@@ -136,3 +136,16 @@ def test_ocr_checks_are_recorded_once_per_image(built: dict[str, Any]) -> None:
         assert check.kind == sample.variant
         assert check.cer is not None and check.cer <= 0.15
         assert check.leaked_words == [] and check.missing_words == []
+
+
+def test_a_run_started_in_a_taken_second_gets_its_own_id(built: dict[str, Any]) -> None:
+    """Two runs of one config that start in the same second (the second waited for the lock
+    right after a quick first one) used to share an id, and the second overwrote the first's
+    record in the catalog."""
+    from flows.build import make_run_id
+
+    taken: set[str] = set()
+    for _ in range(3):
+        taken.add(make_run_id(built["config"], taken.__contains__))
+    assert len(taken) == 3
+    assert built["first"]["run_id"] != built["second"]["run_id"]

@@ -163,9 +163,9 @@ def test_retries_are_bounded_and_errors_are_not_cached(
     assert loopback.request_count() == 4
 
 
-def _leaky(q: Question) -> dict[str, str]:
-    record = good_record(q)
-    return {**record, "rephrased_question": f"Explain how to {record['key_phrase']}."}
+def _ungrounded(q: Question) -> dict[str, str]:
+    """The prompt's example key phrase instead of one from the question (a small model's habit)."""
+    return {**good_record(q), "key_phrase": "smuggle goods past customs"}
 
 
 def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
@@ -175,13 +175,13 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
     refusal = "I'm sorry, but I can't help with that."
     faults = {
         "invalid_json": [Reply(content='{"changed_question": "List')],  # healed by the repair
-        # The answer, its repair and the five per-field asks all lack the fields.
-        "missing_fields": [json_reply({"key_phrase": "x"})] * 7,
+        # The answer, its repair and the per-field ask (phrase_type) all lack it.
+        "missing_fields": [json_reply({"key_phrase": "x"})] * 3,
         "refusal": [Reply(content=refusal)] * 2,
         "refusal_field": [Reply(refusal="I can't assist with that request.")] * 2,
-        "leak": [json_reply(_leaky(qs[4]))] * 2,
+        "template_example": [json_reply(_ungrounded(qs[4]))] * 2,
         "truncated": [Reply(content='{"changed_question": "Li', finish_reason="length")] * 2,
-        "statement_prefix": [json_reply({**good_record(qs[6]), "figstep_statement": "How?"})] * 2,
+        "template_words": [json_reply({**good_record(qs[6]), "phrase_type": "<activity>"})] * 2,
     }
     for q, replies in zip(qs, faults.values(), strict=False):
         loopback.script(q.text, *replies)
@@ -189,7 +189,14 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
     by_q = {e.question: e for e in result.extractions}
     assert len(result.extractions) == len(qs)  # nothing dropped
     assert by_q[qs[0].text].status == "accepted"
-    expected = ["missing_fields", "refusal", "refusal", "leak", "truncated", "statement_prefix"]
+    expected = [
+        "missing_fields",
+        "refusal",
+        "refusal",
+        "template_example",
+        "truncated",
+        "template_words",
+    ]
     for q, code in zip(qs[1:7], expected, strict=True):
         record = by_q[q.text]
         assert record.status == "rejected"
@@ -199,13 +206,13 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
     # Each faulty question got exactly one repair turn naming the problem, and the one still
     # missing fields one ask per missing field.
     repairs = [c for c in result.calls if c.stage == "repair"]
-    assert len(repairs) == 7 + 5
-    leak_repair = next(c for c in repairs if "leak:" in c.request["messages"][-1]["content"])
-    assert leak_repair.request["messages"][-2]["role"] == "assistant"
+    assert len(repairs) == 7 + 1
+    example = next(c for c in repairs if "example" in c.request["messages"][-1]["content"])
+    assert example.request["messages"][-2]["role"] == "assistant"
     summary = summarize_llm(
         result.calls, {"key phrases": [e.reject_reason for e in result.extractions]}
     )
-    assert summary.requests == 20 and summary.cache_hits == 0
+    assert summary.requests == 16 and summary.cache_hits == 0
     assert summary.rejects["key phrases: refusal"] == 2
 
 
@@ -389,7 +396,8 @@ extract_key_phrases(OpenAIProvider(llm), ResponseCache(Path(sys.argv[3])), qs, s
 def test_a_killed_run_resumes_without_losing_or_repeating_work(
     server: LoopbackServer, tmp_path: Path
 ) -> None:
-    qs = [q for slug in ("fraud", "illegal_activity", "sex") for q in questions(slug, 12)]
+    # 8 per scenario: the bank's distinct key phrases (more would repeat one, a rejection).
+    qs = [q for slug in ("fraud", "illegal_activity", "sex") for q in questions(slug, 8)]
     (tmp_path / "qs.json").write_text(json.dumps([q.model_dump() for q in qs]))
     cache_dir = tmp_path / "cache"
     # Its own slower server (same key), so the run is still going when it is killed.

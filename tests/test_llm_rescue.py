@@ -74,16 +74,16 @@ def test_the_repair_turn_names_the_failed_field_and_why(
 ) -> None:
     q = questions("fraud", 1)[0]
     record = good(q)
-    leaky = {**record, "rephrased_question_sd": f"Explain how to {record['key_phrase']}."}
-    main.script(q.text, json_reply(leaky))
+    wrong = {**record, "phrase_type": "gadget"}
+    main.script(q.text, json_reply(wrong))
     llm = config(main)
     result = extract_key_phrases(
         OpenAIProvider(llm), ResponseCache(tmp_path), [q], SCENARIOS, "run"
     )
     assert result.extractions[0].status == "accepted"  # the repair answer is the bank's
     repair = main.seen()[1].body["messages"][-1]["content"]
-    assert "Field(s) at fault: rephrased_question_sd." in repair
-    assert f"leaks the key phrase {record['key_phrase']!r}" in repair
+    assert "Field(s) at fault: phrase_type." in repair
+    assert "phrase_type 'gadget' is not one of: activity, product" in repair
     assert "keep every other field as it was" in repair
     y = result.yields
     assert (y.asked, y.answered, y.valid_first_try, y.valid_after_repair, y.accepted) == (
@@ -99,16 +99,16 @@ def test_a_field_still_missing_after_the_repair_is_asked_for_alone(
     main: LoopbackServer, tmp_path: Path
 ) -> None:
     q = questions("fraud", 1)[0]
-    partial = {k: v for k, v in good(q).items() if k != "figstep_statement"}
+    partial = {k: v for k, v in good(q).items() if k != "phrase_type"}
     main.script(q.text, json_reply(partial), json_reply(partial))  # the answer and its repair
     result = extract_key_phrases(
         OpenAIProvider(config(main)), ResponseCache(tmp_path), [q], SCENARIOS, "run"
     )
     record = result.extractions[0]
     assert record.status == "accepted", record.reject_reason
-    assert record.figstep_statement == good(q)["figstep_statement"]
+    assert record.phrase_type == good(q)["phrase_type"]
     field_ask = main.seen()[2].body
-    assert 'lacks the field "figstep_statement"' in field_ask["messages"][-1]["content"]
+    assert 'lacks the field "phrase_type"' in field_ask["messages"][-1]["content"]
     assert field_ask["response_format"] == {"type": "json_object"}
     assert len(main.seen()) == 3  # one ask for the one missing field
     assert result.yields.valid_after_repair == 1 and result.yields.valid_first_try == 0

@@ -56,7 +56,11 @@ def test_labeling_config_choices_match_the_parser_and_hotkeys_are_unique() -> No
     assert choices == {"decision": list(DECISIONS), "reason": list(REJECT_REASONS)}
     hotkeys = [c.get("hotkey") for c in root.iter("Choice")]
     assert None not in hotkeys and len(set(hotkeys)) == len(hotkeys)
-    assert {t.get("name") for t in root.iter("TextArea")} == {"corrected_key_phrase", "comment"}
+    assert {t.get("name") for t in root.iter("TextArea")} == {
+        "corrected_key_phrase",
+        "corrected_labels",
+        "comment",
+    }
 
 
 def test_every_field_the_config_shows_is_in_the_task_data() -> None:

@@ -1,7 +1,14 @@
 """Judges as plug-ins: one module per judge, registered by kind. `make_judge` builds one from a
 user's choice (`--judge KIND[:TEMPLATE]`); a new judge is one module here plus its template."""
 
-from evaluation.judges import guard, llm, rubric, rules, template  # noqa: F401  (registration)
+from evaluation.judges import (  # noqa: F401  (registration)
+    guard,
+    llm,
+    rubric,
+    rules,
+    template,
+    toxicity,
+)
 from evaluation.judges.base import (
     JUDGES,
     Contradiction,

@@ -22,17 +22,20 @@ class TaskContext:
     verdicts: dict[str, dict[tuple[str, int], JudgeVerdict]]  # judge -> (sample, attempt) -> v
     scenarios: tuple[str, ...]  # taxonomy order
     variants: tuple[str, ...]
-    _outcomes: dict[tuple[str, str], list[SampleOutcome]] = field(default_factory=dict)
+    _outcomes: dict[tuple[str, str, str], list[SampleOutcome]] = field(default_factory=dict)
 
     @property
     def judges(self) -> list[JudgeProtocol]:
         return self.run.protocol.judges
 
-    def outcomes(self, judge: JudgeProtocol, label: str) -> list[SampleOutcome]:
-        """Per-sample outcomes of one judge over the answers with `label` (unsafe / benign)."""
-        key = (judge.name, label)
+    def outcomes(
+        self, judge: JudgeProtocol, label: str, task: str = "refusal"
+    ) -> list[SampleOutcome]:
+        """Per-sample outcomes of one judge over the answers with `label` (unsafe / benign) of
+        one task type's rows."""
+        key = (judge.name, label, task)
         if key not in self._outcomes:
-            rows = [r for r in self.results if r.label == label]
+            rows = [r for r in self.results if r.label == label and r.task == task]
             self._outcomes[key] = sample_outcomes(
                 rows, self.verdicts.get(judge.name, {}), judge.aggregation
             )
@@ -44,6 +47,13 @@ class TaskSection(StrictModel):
     title: str
     intro: str
     tables: list[Table]
+
+
+def task_rows(context: TaskContext, task: str) -> list[EvalResult]:
+    """The answered attempts of one task type's rows, in a fixed order (bootstrap resamples
+    index them: the same run gives the same intervals whatever order the catalog returns)."""
+    rows = [r for r in context.results if r.task == task and r.error is None]
+    return sorted(rows, key=lambda r: (r.sample_id, r.attempt))
 
 
 class TaskType(Protocol):

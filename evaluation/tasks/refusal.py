@@ -94,7 +94,7 @@ class RefusalTask:
     title = "Attack success (unsafe samples)"
 
     def applies(self, context: TaskContext) -> bool:
-        return any(r.label == UNSAFE for r in context.results)
+        return any(r.label == UNSAFE and r.task == "refusal" for r in context.results)
 
     def section(self, context: TaskContext) -> TaskSection:
         names = {r.scenario: r.scenario_name for r in context.results}

@@ -13,11 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from generators.grounding import (
+    leftover_template_words,
+    question_problem,
+    stems,
+    template_example,
+    ungrounded,
+)
 from generators.importers.base import ImportedRecord
-from generators.validation import STATEMENT_PREFIXES
+from generators.rephrase import STATEMENT_PREFIXES
 from schemas.records import Scenario, normalize_text
 
 Fields = Mapping[str, str]
+LEFTOVER_CHECKED = (
+    "changed_question",
+    "phrase_type",
+    "rephrased_question",
+    "rephrased_question_sd",
+    "figstep_statement",
+)
 
 
 def _quoted(text: str) -> str:
@@ -58,6 +72,27 @@ def _statement_prefix(fields: Fields, _: Scenario) -> str | None:
     return f'statement {_quoted(statement)} does not start "Steps to", "Methods to" or "List of" and end with "."'
 
 
+def _grounding(
+    rule: Callable[..., str | None], *names: str
+) -> Callable[[Fields, Scenario], str | None]:
+    """A source-grounding rule (generators/grounding.py) over the named fields; its own code
+    prefix is dropped (the Rule carries the code)."""
+
+    def check(fields: Fields, _: Scenario) -> str | None:
+        problem = rule(*(fields[n] for n in names))
+        return None if problem is None else problem.split(": ", 1)[1]
+
+    return check
+
+
+def _leftover(field: str) -> Callable[[Fields, Scenario], str | None]:
+    def check(fields: Fields, _: Scenario) -> str | None:
+        problem = leftover_template_words(field, fields[field])
+        return None if problem is None else problem.split(": ", 1)[1]
+
+    return check
+
+
 @dataclass(frozen=True)
 class Rule:
     code: str
@@ -81,6 +116,12 @@ RULES = (
         ("key_phrase", "figstep_statement"),
         _verbatim("FigStep statement", "figstep_statement"),
     ),
+    # Source grounding: the same rules as for generated records.
+    Rule(
+        "ungrounded", ("key_phrase", "question"), _grounding(ungrounded, "key_phrase", "question")
+    ),
+    Rule("template_example", ("key_phrase",), _grounding(template_example, "key_phrase")),
+    *(Rule("template_words", (f,), _leftover(f)) for f in LEFTOVER_CHECKED),
 )
 
 
@@ -96,9 +137,31 @@ def broken_rules(fields: Fields, scenario: Scenario) -> list[tuple[Rule, str]]:
 
 
 def record_warnings(record: ImportedRecord, scenario: Scenario) -> list[str]:
-    """The flags of one record as its file has it. (The hook for further record rules, such as
-    the source-grounding checks of generators/validation.py.)"""
-    return [f"{rule.code}: {detail}" for rule, detail in broken_rules(record.fields(), scenario)]
+    """The flags of one record as its file has it: the field rules, the source-grounding rules
+    and whether its question is a usable one (generators/grounding.py)."""
+    fields = {**record.fields(), "question": record.question}
+    flags = [f"{rule.code}: {detail}" for rule, detail in broken_rules(fields, scenario)]
+    problem = question_problem(record.question)
+    return flags if problem is None else [*flags, problem]
+
+
+def key_phrase_repeats(records: Iterable[ImportedRecord]) -> dict[str, str]:
+    """original id -> flag, for each record whose key phrase repeats (by stems) an earlier
+    record's of the same scenario, as for generated records (generators/extraction.py)."""
+    first: dict[tuple[str, frozenset[str]], str] = {}
+    flags = {}
+    for record in records:
+        if not record.key_phrase:
+            continue
+        key = (record.scenario, stems(record.key_phrase))
+        if key in first:
+            flags[record.original_id] = (
+                f"duplicate_key_phrase: key phrase {_quoted(record.key_phrase)} repeats that of "
+                f"{first[key]}"
+            )
+        else:
+            first[key] = record.original_id
+    return flags
 
 
 def duplicate_warnings(records: Iterable[ImportedRecord]) -> dict[str, str]:

@@ -91,16 +91,21 @@ def _request(extraction: Extraction, scenario: Scenario, missing: list[str]) -> 
 
 
 def validate_fill(
-    obj: dict[str, object], given: dict[str, str], missing: Sequence[str], scenario: Scenario
+    obj: dict[str, object],
+    given: dict[str, str],
+    missing: Sequence[str],
+    scenario: Scenario,
+    question: str,
 ) -> dict[str, str]:
-    """The filled fields, whitespace-normalised, or Invalid naming what to fix."""
+    """The filled fields, whitespace-normalised, or Invalid naming what to fix (a filled key
+    phrase must come from the question, as a generated one must)."""
     lacking = [f for f in missing if not isinstance(obj.get(f), str) or not str(obj[f]).strip()]
     if lacking:
         raise Invalid("missing_fields", "missing or empty fields: " + ", ".join(lacking))
     filled = {f: " ".join(str(obj[f]).split()) for f in missing}
     if "changed_question" in filled and is_refusal(filled["changed_question"]):
         raise Invalid("refusal", "changed_question is a refusal")
-    for rule, detail in broken_rules({**given, **filled}, scenario):
+    for rule, detail in broken_rules({**given, **filled, "question": question}, scenario):
         if set(rule.fields) & set(missing):
             raise Invalid(rule.code, detail)
     return filled
@@ -131,7 +136,8 @@ def fill_missing(
     def validate(request: ChatRequest, result: ChatResult) -> dict[str, str]:
         obj = parse_json_object(result.text, result.finish_reason)
         ctx = request.context
-        return validate_fill(obj, ctx["given"], ctx["missing"], scenarios[request.scenario])
+        scenario = scenarios[request.scenario]
+        return validate_fill(obj, ctx["given"], ctx["missing"], scenario, ctx["question"])
 
     out = FillResult(extractions=list(extractions))
     outcomes = ask_validated(provider, cache, requests, validate, run_id, progress)

@@ -7,7 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from generators.importers.base import ImportedRecord, get_importer
-from generators.importers.checks import duplicate_warnings, record_warnings
+from generators.importers.checks import (
+    duplicate_warnings,
+    key_phrase_repeats,
+    record_warnings,
+)
 from schemas.config import QuestionsFromConfig
 from schemas.records import Extraction, Question, Scenario, Taxonomy, stable_id
 
@@ -76,10 +80,14 @@ def read_import(
             continue
         kept.append(record)
     duplicates = duplicate_warnings(kept)
+    repeats = key_phrase_repeats(kept)
     for record in kept:
         warnings = record_warnings(record, chosen[record.scenario])
+        # A repeated question repeats its key phrase too: one flag says it.
         if record.original_id in duplicates:
             warnings.append(duplicates[record.original_id])
+        elif record.original_id in repeats:
+            warnings.append(repeats[record.original_id])
         question, extraction = _records(record, warnings)
         out.questions.append(question)
         out.extractions.append(extraction)
