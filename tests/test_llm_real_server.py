@@ -85,6 +85,7 @@ def test_a_small_build_accepts_samples_and_a_rerun_asks_nothing(
             "variants=[text_only, typo]",
             "review.ocr_check=false",
             "release.name=real-llm-bench",
+            "release.allow_empty_scenarios=true",
         ],
     )
     first: dict[str, Any] = build_benchmark(config=cfg.model_dump(mode="json"))
