@@ -147,11 +147,12 @@ async def _probe(client: AsyncOpenAI, base_url: str, model: str) -> EndpointProb
             prober.notes.append(f"response_format {candidate}: answer is not a JSON object")
     fmt = _response_format(mode)
     extra = {**limits, **({"response_format": fmt} if fmt else {})}
-    # One request alone (warm: the mode's grammar is compiled), then PARALLEL sent together. A
+    # Requests alone (warm: the mode's grammar is compiled), then PARALLEL sent together. A
     # server running k at once answers them in PARALLEL/k rounds of one request's time, so the
     # spread between the first and the last answer tells k; the first answer's own time does not
     # (it can carry queueing or connection costs that the others do not).
-    single = (await prober.send(**extra))[1]
+    # The faster of two alone: a busy machine slows one request now and then, never speeds one.
+    single = min([(await prober.send(**extra))[1] for _ in range(2)])
     started = time.perf_counter()
 
     async def timed() -> float:
