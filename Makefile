@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTHON ?= python3
 
-.PHONY: help install system-deps test-deps demo test lint format clean label-studio label-studio-install
+.PHONY: help install system-deps test-deps demo test lint format clean label-studio label-studio-install llm-server llm-server-install
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ lint: install  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install test-deps lint label-studio-install  ## Install, lint and run the whole test suite
+test: install test-deps lint label-studio-install llm-server-install  ## Install, lint and run the whole test suite
 	$(BIN)/pytest -q
 
 format: install  ## Apply ruff formatting and safe fixes
@@ -52,6 +52,12 @@ label-studio-install: install  ## Install the Label Studio server (own venv, cac
 
 label-studio: label-studio-install  ## Start Label Studio on 127.0.0.1; prints URL, login, token
 	@bash scripts/label_studio.sh serve
+
+llm-server-install: install  ## Install llama-cpp-python (own venv) and the qwen-0.5b model, cached per machine
+	@$(BIN)/safetyforge llm install --model qwen-0.5b
+
+llm-server: llm-server-install  ## Start a local OpenAI-compatible LLM server (qwen-0.5b); prints the --set lines
+	@$(BIN)/safetyforge llm serve --model qwen-0.5b
 
 clean:  ## Remove build outputs (keeps .venv)
 	rm -rf artifacts .pytest_cache .ruff_cache

@@ -123,6 +123,12 @@ class CardContext(StrictModel):
     image_model: dict[str, str] | None
     hub_repo: str | None = None
     changelog: Changelog | None = None
+    # Per LLM stage: asked / answered / valid first try / valid after repair / accepted ...
+    llm_yield: dict[str, dict[str, int]] = Field(default_factory=dict)
+    refusals: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+_STAGE_ORDER = ["questions", "key_phrases"]
 
 
 def _versions(images: Mapping[str, ImageRecord], attr: str) -> str:
@@ -137,9 +143,12 @@ def card_context(
     hub_repo: str | None = None,
     changelog: Changelog | None = None,
     unanswered: int = 0,
+    run_summary: Mapping[str, Any] | None = None,
 ) -> CardContext:
     """`unanswered`: the run's LLM requests that never got an answer (an incomplete run,
-    published with release.allow_incomplete or `safetyforge publish`)."""
+    published with release.allow_incomplete or `safetyforge publish`).
+    `run_summary`: the run row's summary so far (the LLM yield and endpoint probe)."""
+    run_summary = run_summary or {}
     llm = config.llm
     generator = {"provider": llm.provider, "model": llm.model}
     if unanswered:
@@ -153,7 +162,9 @@ def card_context(
         generator |= {
             "temperature": str(llm.temperature),
             "seed": str(llm.seed),
-            "structured output": llm.structured_output,
+            "structured output": (run_summary.get("llm_probe") or {}).get(
+                "structured_output", llm.structured_output
+            ),
             "max tokens": str(llm.max_tokens),
             "questions per request": str(llm.questions_per_request),
             "near-duplicate threshold": str(llm.near_duplicate_threshold),
@@ -217,6 +228,16 @@ def card_context(
         image_model=image_model,
         hub_repo=hub_repo,
         changelog=changelog,
+        # Pipeline order (the catalog's JSON does not keep the summary's key order).
+        llm_yield={
+            stage: y
+            for stage, y in sorted(
+                (run_summary.get("llm_yield") or {}).items(),
+                key=lambda item: _STAGE_ORDER.index(item[0]) if item[0] in _STAGE_ORDER else 99,
+            )
+            if y["asked"]
+        },
+        refusals={s: r for s, r in (run_summary.get("refusals") or {}).items() if r["refused"]},
     )
 
 

@@ -213,6 +213,7 @@ def publish_run(
             unanswered=sum(
                 is_transient(c.error) for c in catalog.run_records("llm_calls", run_id, LLMCall)
             ),
+            run_summary=run.summary,
         ),
         outcomes=run_outcomes(catalog, run_id),
         version=chosen,

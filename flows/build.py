@@ -37,6 +37,7 @@ from flows.limits import GPU_LIMIT, ensure_limits, paced
 from flows.line import GENERATION_KEY, LineStart, line_start
 from flows.ocr_stage import ReadBack, read_back_check
 from flows.preflight import select_scenarios
+from flows.probe_stage import offline_variety_warning, probe_stage
 from flows.review_stage import Rerender, ReviewOutcome, review_in_label_studio
 from flows.run_report import publish_run_artifacts
 from flows.runners import started_task_runner
@@ -44,8 +45,8 @@ from flows.variant_images import ImageStageResult, advance, make_variant_images,
 from generators.extraction import ExtractionResult, extract_key_phrases
 from generators.leakage import LeakResult, apply_leakage, judge_leakage
 from generators.llm_cache import ResponseCache
-from generators.llm_summary import summarize_llm
-from generators.providers import make_provider
+from generators.llm_summary import llm_yield_section, summarize_llm
+from generators.providers import make_fallbacks, make_provider
 from generators.questions import EarlierQuestions, QuestionsResult, generate_questions
 from generators.twins import twin_extractions
 from schemas.config import AUTO_VERSION, BuildConfig
@@ -116,6 +117,7 @@ def questions_stage(
             run_id,
             progress=lambda n: advance(progress, bar, n),
             earlier=earlier,
+            fallbacks=make_fallbacks(config.llm),
         )
 
 
@@ -143,6 +145,7 @@ def extraction_stage(
             run_id,
             progress=lambda n: progress.advance(bar, n),
             earlier=earlier,
+            fallbacks=make_fallbacks(config.llm),
         )
 
 
@@ -599,6 +602,10 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
     clock = StageClock()
     limits = ensure_limits(cfg)  # shared with other runs when a Prefect server is configured
     scenarios = plan_scenarios(cfg)
+    cfg, probe = probe_stage(cfg, artifacts)
+    if probe is not None:
+        for line in probe.lines():
+            console.print(line, markup=False, highlight=False)
     # Variants whose questions are written about collection images come from that stage.
     specs = [s for s in cfg.chosen_specs() if s.question_source == "taxonomy"]
     # A build of collection variants only asks for no taxonomy questions.
@@ -615,6 +622,9 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
                 f"Growing {cfg.release.name} from run {line.previous_run}: "
                 f"{len(line.questions)} question(s) kept, {target} new per scenario asked"
             )
+        warning = offline_variety_warning(cfg, asked, target)
+        if warning is not None:
+            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         questions = questions_stage(cfg, asked, artifacts, run_id, target, line.earlier)
         fresh = extraction_stage(cfg, questions, asked, artifacts, run_id, line.extractions)
     extractions = line.extractions + fresh.extractions
@@ -626,6 +636,15 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
             "questions", run_id, line.questions + questions.questions + grounded.questions
         )
         catalog.replace_run_rows("extractions", run_id, extractions + grounded.extractions)
+    llm_section = llm_yield_section(
+        {"questions": questions.yields, "key_phrases": fresh.yields},
+        [questions.refusals, fresh.refusals],
+        probe,
+    )
+    with Catalog(catalog_path) as catalog:
+        # The card (written at publish, from the catalog's run row) states the yield and probe.
+        run = catalog.run(run_id)
+        catalog.upsert("runs", [run.model_copy(update={"summary": llm_section})])
     for scenario, missing in questions.shortfall.items():
         console.print(
             f"[yellow]warning:[/yellow] {scenario}: {missing} question(s) short of the target after {cfg.llm.max_rounds} rounds"
@@ -738,7 +757,7 @@ def _build(cfg: BuildConfig, artifacts: Path, run_id: str, catalog_path: Path) -
         if publish.status == "empty" and review is not None and review.pending:
             publish = unpublished(cfg, artifacts, "pending_review")
     clock.lap("publish")
-    summary = _summary(
+    summary = llm_section | _summary(
         run_id,
         line,
         questions,

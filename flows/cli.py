@@ -13,6 +13,7 @@ from rich.console import Console
 
 from flows.cli_evaluate import register as register_evaluate_commands
 from flows.cli_import import import_app
+from flows.cli_llm import llm_app
 from flows.cli_quality import register as register_quality_commands
 from flows.cli_release import register as register_release_commands
 from flows.cli_variants import register as register_variant_commands
@@ -35,6 +36,7 @@ prompts_app = typer.Typer(
 )
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(import_app, name="import")
+app.add_typer(llm_app, name="llm")
 
 console = Console()
 errors = Console(stderr=True)

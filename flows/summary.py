@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from generators.llm_summary import yield_lines
 from schemas.config import BuildConfig
 
 
@@ -130,6 +131,8 @@ def print_summary(console: Console, summary: dict[str, Any], config: BuildConfig
             for variant, cell in summary["text_leakage"].items()
         ]
         console.print(f"text leakage (prompt alone reveals the request): {', '.join(cells)}")
+    for line in yield_lines(summary):
+        console.print(line, markup=False, highlight=False)
     if "collection_images" in summary:
         console.print(
             f"collection: {summary['collection_images']} images ({summary['collection_imported']} "

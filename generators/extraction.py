@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from generators.grounding import stems
 from generators.llm_cache import ResponseCache
-from generators.llm_stage import Progress, ask_validated
+from generators.llm_stage import (
+    Outcome,
+    Progress,
+    StageYield,
+    ask,
+    ask_validated,
+    count_yield,
+    refusal_counts,
+)
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
 from generators.twins import TWIN_FIELDS, twin_answer
-from generators.validation import EXTRACTION_FIELDS, parse_json_object, validate_extraction
-from schemas.prompts import render_prompt
+from generators.validation import (
+    EXTRACTION_FIELDS,
+    REQUIRED_FIELDS,
+    Invalid,
+    parse_json_object,
+    reason_code,
+    validate_extraction,
+)
+from schemas.prompts import render_prompt, render_template
 from schemas.records import Extraction, LLMCall, Question, Scenario
 
 EXTRACTION_SCHEMA = {
@@ -26,6 +43,10 @@ EXTRACTION_SCHEMA = {
 class ExtractionResult:
     extractions: list[Extraction] = field(default_factory=list)  # accepted and rejected
     calls: list[LLMCall] = field(default_factory=list)
+    yields: StageYield = field(default_factory=StageYield)
+    refusals: dict[str, tuple[int, int]] = field(
+        default_factory=dict
+    )  # scenario -> (refused, asked)
 
 
 def _request(question: Question, scenario: Scenario) -> ChatRequest:
@@ -69,6 +90,7 @@ def extract_key_phrases(
     run_id: str,
     progress: Progress | None = None,
     earlier: Sequence[Extraction] = (),
+    fallbacks: Sequence[LLMProvider] = (),
 ) -> ExtractionResult:
     """One record per question, accepted or rejected with its reason and the raw answer. A key
     phrase repeating one of its scenario (this run's or an `earlier` record's) is rejected as a
@@ -81,7 +103,17 @@ def extract_key_phrases(
         return fields | twin_answer(obj)
 
     out = ExtractionResult()
-    outcomes = ask_validated(provider, cache, requests, validate, run_id, progress)
+    outcomes = ask_validated(
+        provider,
+        cache,
+        requests,
+        validate,
+        run_id,
+        progress,
+        fields=EXTRACTION_FIELDS,
+        fallbacks=fallbacks,
+    )
+    fill_missing_fields(provider, cache, outcomes, validate, run_id)
     for question, outcome in zip(questions, outcomes, strict=True):
         out.calls.extend(outcome.calls)
         base = {
@@ -105,4 +137,73 @@ def extract_key_phrases(
                 f"duplicate_key_phrase: key phrase {e.key_phrase!r} repeats that of question "
                 f"{repeats[e.question_id]}"
             )
+    out.yields = count_yield(outcomes, sum(e.status == "accepted" for e in out.extractions))
+    out.refusals = refusal_counts(outcomes)
     return out
+
+
+def _field_request(request: ChatRequest, answer: str | None, name: str) -> ChatRequest:
+    turn = render_template("field", field=name)
+    return ChatRequest(
+        stage="repair",
+        scenario=request.scenario,
+        messages=[
+            *request.messages,
+            {"role": "assistant", "content": answer or ""},
+            *turn.messages,
+        ],
+        response_schema={
+            "type": "object",
+            "properties": {name: {"type": "string"}},
+            "required": [name],
+            "additionalProperties": False,
+        },
+        sample=request.sample,
+        context={"repair_of": {**request.context, "stage": request.stage}, "field": name},
+        prompt=turn.provenance,
+    )
+
+
+def _partial(text: str | None) -> dict[str, Any] | None:
+    try:
+        return parse_json_object(text, None)
+    except Invalid:
+        return None
+
+
+def fill_missing_fields(
+    provider: LLMProvider,
+    cache: ResponseCache,
+    outcomes: Sequence[Outcome[dict[str, str]]],
+    validate: Callable[[ChatRequest, ChatResult], dict[str, str]],
+    run_id: str,
+) -> None:
+    """Per-field fallback: an answer still missing fields after its repair turn gets one request
+    per missing field; the fields are merged into it and the whole is validated again."""
+    pending: list[tuple[Outcome[dict[str, str]], dict[str, Any], list[ChatRequest]]] = []
+    for outcome in outcomes:
+        if outcome.value is not None or reason_code(outcome.reason or "") != "missing_fields":
+            continue
+        partial = _partial(outcome.raw_text)
+        if partial is None:
+            continue
+        missing = [f for f in REQUIRED_FIELDS if not str(partial.get(f) or "").strip()]
+        asks = [_field_request(outcome.request, outcome.raw_text, f) for f in missing]
+        pending.append((outcome, partial, asks))
+    flat = [r for _, _, asks in pending for r in asks]
+    answers = iter(ask(provider, cache, flat, run_id) if flat else [])
+    for outcome, partial, asks in pending:
+        merged = dict(partial)
+        for request in asks:
+            result, record = next(answers)
+            outcome.calls.append(record)
+            name = request.context["field"]
+            value = (_partial(result.text) or {}).get(name)
+            if isinstance(value, str) and value.strip():
+                merged[name] = value
+        text = json.dumps(merged, ensure_ascii=False)
+        try:
+            outcome.value = validate(outcome.request, ChatResult(text=text, finish_reason="stop"))
+            outcome.reason, outcome.raw_text = None, text
+        except Invalid as exc:
+            outcome.reason = str(exc)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from generators.llm_cache import ResponseCache
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider, call_id
-from generators.validation import Invalid
+from generators.validation import Invalid, reason_code
+from schemas._base import StrictModel
 from schemas.prompts import render_template
 from schemas.records import LLMCall
 
@@ -26,6 +28,48 @@ class Outcome(Generic[T]):
     reason: str | None = None
     raw_text: str | None = None
     calls: list[LLMCall] = field(default_factory=list)
+    answered: bool = False  # the first endpoint gave an answer (not an error)
+    valid_first: bool = False  # that answer passed validation without a repair turn
+    refused: bool = False  # the first endpoint refused (its answer or its repair)
+    by_fallback: str | None = None  # the fallback model whose answer was kept
+
+
+class StageYield(StrictModel):
+    """How many requests of a stage got how far (the summary's and the card's yield table)."""
+
+    asked: int = 0
+    answered: int = 0
+    valid_first_try: int = 0
+    valid_after_repair: int = 0  # repair turn, per-field fallback or fallback endpoint included
+    accepted: int = 0  # records the stage kept (questions: items after dedup; key phrases)
+    refused: int = 0
+    rescued_by_fallback: int = 0
+
+    def add(self, other: StageYield) -> StageYield:
+        return StageYield(
+            **{k: getattr(self, k) + getattr(other, k) for k in type(self).model_fields}
+        )
+
+
+def count_yield(outcomes: Sequence[Outcome[Any]], accepted: int) -> StageYield:
+    return StageYield(
+        asked=len(outcomes),
+        answered=sum(o.answered for o in outcomes),
+        valid_first_try=sum(o.valid_first for o in outcomes),
+        valid_after_repair=sum(o.value is not None for o in outcomes),
+        accepted=accepted,
+        refused=sum(o.refused for o in outcomes),
+        rescued_by_fallback=sum(o.by_fallback is not None for o in outcomes),
+    )
+
+
+def refusal_counts(outcomes: Sequence[Outcome[Any]]) -> dict[str, tuple[int, int]]:
+    """scenario -> (requests the first endpoint refused, requests asked)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for o in outcomes:
+        refused, asked = counts.get(o.request.scenario, (0, 0))
+        counts[o.request.scenario] = (refused + o.refused, asked + 1)
+    return counts
 
 
 def _record(
@@ -99,9 +143,19 @@ def ask(
     ]
 
 
-def repair_request(request: ChatRequest, answer: str | None, error: str) -> ChatRequest:
-    """The original conversation plus the bad answer and one turn naming what was wrong."""
-    turn = render_template("repair", error=error)
+def failed_fields(error: str, fields: Sequence[str]) -> list[str]:
+    """The fields of `fields` that a validation error names, in the error's order."""
+    found = [(m.start(), f) for f in fields if (m := re.search(rf"\b{re.escape(f)}\b", error))]
+    return [f for _, f in sorted(found)]
+
+
+def repair_request(
+    request: ChatRequest, answer: str | None, error: str, fields: Sequence[str] = ()
+) -> ChatRequest:
+    """The original conversation plus the bad answer and one turn naming the failed field(s)
+    and why."""
+    named = failed_fields(error, fields)
+    turn = render_template("repair", error=error, fields=named)
     return ChatRequest(
         stage="repair",
         scenario=request.scenario,
@@ -112,7 +166,11 @@ def repair_request(request: ChatRequest, answer: str | None, error: str) -> Chat
         ],
         response_schema=request.response_schema,
         sample=request.sample,
-        context={"repair_of": {**request.context, "stage": request.stage}, "error": error},
+        context={
+            "repair_of": {**request.context, "stage": request.stage},
+            "error": error,
+            "fields": named,
+        },
         prompt=turn.provenance,
     )
 
@@ -124,10 +182,42 @@ def ask_validated(
     validate: Callable[[ChatRequest, ChatResult], T],
     run_id: str,
     progress: Progress | None = None,
+    fields: Sequence[str] = (),
+    fallbacks: Sequence[LLMProvider] = (),
 ) -> list[Outcome[T]]:
-    """Validate each answer; a failing answer gets one repair turn, then is kept as a rejection.
+    """Validate each answer; a failing answer gets one repair turn naming the failed field(s)
+    (of `fields`), then is kept as a rejection. Requests the endpoint refused go to `fallbacks`
+    in turn; a rescued outcome keeps every call, the refused ones included.
 
     `progress` counts first answers (one per request); repair turns are not counted."""
+    outcomes = _ask_and_repair(provider, cache, requests, validate, run_id, progress, fields)
+    for outcome in outcomes:
+        outcome.refused = outcome.value is None and reason_code(outcome.reason or "") == "refusal"
+    for fallback in fallbacks:
+        refused = [i for i, o in enumerate(outcomes) if o.value is None and o.refused]
+        if not refused:
+            break
+        retried = _ask_and_repair(
+            fallback, cache, [requests[i] for i in refused], validate, run_id, None, fields
+        )
+        for i, again in zip(refused, retried, strict=True):
+            outcome = outcomes[i]
+            outcome.calls.extend(again.calls)
+            if again.value is not None:
+                outcome.value, outcome.reason = again.value, None
+                outcome.raw_text, outcome.by_fallback = again.raw_text, fallback.model
+    return outcomes
+
+
+def _ask_and_repair(
+    provider: LLMProvider,
+    cache: ResponseCache,
+    requests: list[ChatRequest],
+    validate: Callable[[ChatRequest, ChatResult], T],
+    run_id: str,
+    progress: Progress | None,
+    fields: Sequence[str],
+) -> list[Outcome[T]]:
     outcomes = [Outcome[T](request=r) for r in requests]
     repairs: list[tuple[int, ChatRequest]] = []
     for i, (result, record) in enumerate(ask(provider, cache, requests, run_id, progress)):
@@ -137,10 +227,12 @@ def ask_validated(
         if result.error is not None:
             outcome.reason = f"llm_error: {result.error}"
             continue
+        outcome.answered = True
         try:
             outcome.value = validate(requests[i], result)
+            outcome.valid_first = True
         except Invalid as exc:
-            repairs.append((i, repair_request(requests[i], result.text, str(exc))))
+            repairs.append((i, repair_request(requests[i], result.text, str(exc), fields)))
     answers = ask(provider, cache, [r for _, r in repairs], run_id) if repairs else []
     for (i, _), (result, record) in zip(repairs, answers, strict=True):
         outcome = outcomes[i]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import Field
 
+from generators.llm_probe import EndpointProbe
+from generators.llm_stage import StageYield
 from generators.validation import reason_code
 from schemas._base import StrictModel
 from schemas.records import LLMCall
@@ -61,3 +64,52 @@ def summarize_llm(
         latency_p95_s=_quantile(latencies, 0.95),
         rejects=dict(reasons.most_common()),
     )
+
+
+def llm_yield_section(
+    yields: Mapping[str, StageYield],
+    refusals: Iterable[Mapping[str, tuple[int, int]]],
+    probe: EndpointProbe | None,
+) -> dict[str, Any]:
+    """The run summary's LLM part: how far each stage's requests got (`yields`, by stage label),
+    the refusal rate per scenario (over every stage's requests) and the endpoint probe."""
+    per_scenario: dict[str, tuple[int, int]] = {}
+    for counts in refusals:
+        for scenario, (refused, asked) in counts.items():
+            before = per_scenario.get(scenario, (0, 0))
+            per_scenario[scenario] = (before[0] + refused, before[1] + asked)
+    return {
+        "llm_yield": {stage: y.model_dump() for stage, y in yields.items()},
+        "refusals": {
+            scenario: {"refused": r, "asked": n, "rate": round(r / n, 3) if n else 0.0}
+            for scenario, (r, n) in per_scenario.items()
+        },
+        "llm_probe": None if probe is None else probe.model_dump(mode="json"),
+    }
+
+
+def yield_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The yield table and refusal rates of a run summary, as printed after a build."""
+    out: list[str] = []
+    if summary.get("llm_probe"):
+        out += EndpointProbe.model_validate(summary["llm_probe"]).lines()[:1]
+    stages = summary.get("llm_yield") or {}
+    if any(y["asked"] for y in stages.values()):
+        out.append(
+            "LLM yield per stage: asked / answered / valid first try / valid after repair / accepted"
+        )
+        for stage, y in stages.items():
+            out.append(
+                f"  {stage:<12} {y['asked']:>5} / {y['answered']:>5} / {y['valid_first_try']:>5} / "
+                f"{y['valid_after_repair']:>5} / {y['accepted']:>5}"
+                + (
+                    f"  ({y['rescued_by_fallback']} by fallback)"
+                    if y["rescued_by_fallback"]
+                    else ""
+                )
+            )
+    refused = {s: r for s, r in (summary.get("refusals") or {}).items() if r["refused"]}
+    if refused:
+        out.append("Refusals (requests the model declined):")
+        out += [f"  {s}: {r['refused']}/{r['asked']} ({r['rate']:.0%})" for s, r in refused.items()]
+    return out

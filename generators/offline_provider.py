@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from generators.dedup import Deduplicator
 from generators.llm_types import ChatRequest, ChatResult, ResultCallback
 from generators.offline_derive import OfflineDeriveError, compose_derived
 from generators.offline_fill import HEURISTIC_VERSION, compose_fill
@@ -178,3 +179,18 @@ class OfflineProvider:
             return ChatResult(error=f"offline provider cannot answer stage {stage!r}")
         text = json.dumps(payload, ensure_ascii=False)
         return ChatResult(text=text, finish_reason="stop", tokens_out=len(text.split()))
+
+
+def offline_capacity(slug: str, seed: int, threshold: float) -> int:
+    """How many distinct questions the bank can give `slug` (frame x phrase, less the ones the
+    near-duplicate check would reject): what an offline build can reach per scenario."""
+    if slug not in load_bank()["scenarios"]:
+        return 0
+    dedup = Deduplicator(threshold)
+    kept = 0
+    for i, (phrase, frame) in enumerate(_candidates(slug, seed)):
+        text = frame["question"].format(phrase=phrase)
+        if dedup.check(text) is None:
+            dedup.add(text, str(i))
+            kept += 1
+    return kept

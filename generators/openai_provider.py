@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 from openai import AsyncOpenAI
@@ -37,6 +37,10 @@ _PER_REQUEST_CODES = frozenset(
 )
 
 
+def resolved_base_url(llm: LLMConfig) -> str:
+    return (llm.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
 class OpenAIProvider:
     """Implements generators.llm_types.LLMProvider for OpenAI and OpenAI-compatible servers."""
 
@@ -49,9 +53,7 @@ class OpenAIProvider:
         self.llm = llm
         self.model = llm.model
         # Resolved here so the cache key names the real endpoint, whichever way it was given.
-        self.base_url = (
-            llm.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        ).rstrip("/")
+        self.base_url = resolved_base_url(llm)
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         # Fail before any work; the key itself is read again when needed and never kept.
@@ -72,7 +74,10 @@ class OpenAIProvider:
             "temperature": self.llm.temperature,
             "seed": self.llm.seed,
             "max_tokens": self.llm.max_tokens,
-            "structured_output": self.llm.structured_output,
+            # Unprobed `auto` sends plain JSON mode: keyed as such, so caches stay valid.
+            "structured_output": "json_object"
+            if self.llm.structured_output == "auto"
+            else self.llm.structured_output,
         }
 
     def complete_many(
@@ -80,7 +85,7 @@ class OpenAIProvider:
     ) -> list[ChatResult]:
         if not requests:
             return []
-        return _run_sync(self._complete_all(requests, on_result))
+        return run_sync(self._complete_all(requests, on_result))
 
     async def _complete_all(
         self, requests: list[ChatRequest], on_result: ResultCallback | None
@@ -132,6 +137,7 @@ class OpenAIProvider:
             await limiter.acquire()
             started = time.perf_counter()
             retry_after: float | None = None
+            refused = False
             try:
                 completion = await client.chat.completions.create(**kwargs)
             except openai.APIStatusError as exc:
@@ -143,8 +149,18 @@ class OpenAIProvider:
                 retry_after = parse_retry_after(exc.response.headers)
             except openai.APIConnectionError as exc:  # includes APITimeoutError
                 problem = f"{type(exc).__name__}: {exc}"
+                # By name: the client's HTTP library is not always the `httpx` we import.
+                refused = type(exc.__cause__).__name__ == "ConnectError"
             else:
                 return _to_result(completion, time.perf_counter() - started, retries)
+            if retries >= self.llm.max_retries and refused:
+                # Nobody listens any more (the server stopped): every other request would fail
+                # the same way, so stop the run; what was answered is cached.
+                raise LLMFatalError(
+                    f"endpoint {self.base_url} stopped answering (connection refused after "
+                    f"{retries} retries): is the server still running? Start it again "
+                    "(e.g. `safetyforge llm serve`) and re-run"
+                )
             if retries >= self.llm.max_retries:
                 return ChatResult(
                     error=f"{TRANSIENT_PREFIX} {retries} retries: {problem}", retries=retries
@@ -166,18 +182,13 @@ class OpenAIProvider:
             args["seed"] = self.llm.seed + request.sample
         if self.llm.max_tokens is not None:
             args["max_tokens"] = self.llm.max_tokens
-        if self.llm.structured_output == "json_schema" and request.response_schema is not None:
-            args["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": request.stage,
-                    "schema": request.response_schema,
-                    "strict": True,
-                },
-            }
-        elif request.response_schema is not None:
-            # A request without a schema (a model under evaluation) wants prose: no JSON mode.
-            args["response_format"] = {"type": "json_object"}
+        # A request without a schema (a model under evaluation) wants prose: no JSON mode.
+        if request.response_schema is not None:
+            response_format = _response_format(
+                self.llm.structured_output, request.stage, request.response_schema
+            )
+            if response_format is not None:
+                args["response_format"] = response_format
         return args
 
     def _fatal_message(self, exc: openai.APIStatusError) -> str:
@@ -190,7 +201,7 @@ class OpenAIProvider:
         elif status == 404:
             hint = "unknown model or wrong base URL (llm.model, llm.base_url)"
         elif self.llm.structured_output == "json_schema" and "response_format" in str(exc):
-            hint = "the endpoint may not support json_schema: try llm.structured_output=json_object"
+            hint = "the endpoint may not support json_schema: try llm.structured_output=auto"
         else:
             hint = "the endpoint rejected the request; check the llm section of the config"
         detail = _describe(exc)
@@ -198,6 +209,20 @@ class OpenAIProvider:
         if key:  # some servers echo the key they rejected; never let it reach a log
             detail = detail.replace(key, "***")
         return f"{where}: {hint} ({detail})"
+
+
+def _response_format(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The response_format of a structured-output mode (`auto` not probed: plain JSON mode)."""
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": True},
+        }
+    if mode == "json_object_schema":  # llama.cpp's server: JSON mode constrained by the schema
+        return {"type": "json_object", "schema": schema}
+    if mode == "prompt":  # the endpoint takes no response_format: the prompt asks for JSON
+        return None
+    return {"type": "json_object"}
 
 
 def _retryable(exc: openai.APIStatusError) -> bool:
@@ -230,7 +255,10 @@ def _to_result(completion: Any, latency_s: float, retries: int) -> ChatResult:
     return ChatResult(text=message.content, finish_reason=choice.finish_reason, **tokens)
 
 
-def _run_sync(coro: Coroutine[Any, Any, list[ChatResult]]) -> list[ChatResult]:
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` to completion from sync code, whether or not this thread runs an event loop."""
     try:
         asyncio.get_running_loop()

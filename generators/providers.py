@@ -13,3 +13,22 @@ def make_provider(llm: LLMConfig) -> LLMProvider:
     from generators.openai_provider import OpenAIProvider  # imported lazily: the client is heavy
 
     return OpenAIProvider(llm)
+
+
+def make_fallbacks(llm: LLMConfig) -> list[LLMProvider]:
+    """The providers of `llm.fallback`, in order: same settings, another endpoint or model."""
+    return [
+        make_provider(
+            llm.model_copy(
+                update={
+                    "provider": "openai",
+                    "base_url": endpoint.base_url,
+                    "model": endpoint.model,
+                    "api_key_env": endpoint.api_key_env,
+                    "structured_output": endpoint.structured_output,
+                    "fallback": [],
+                }
+            )
+        )
+        for endpoint in llm.fallback
+    ]

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from generators.dedup import Deduplicator
 from generators.grounding import question_problem
 from generators.llm_cache import ResponseCache
-from generators.llm_stage import Progress, ask_validated
+from generators.llm_stage import (
+    Progress,
+    StageYield,
+    ask_validated,
+    count_yield,
+    refusal_counts,
+)
 from generators.llm_types import ChatRequest, ChatResult, LLMProvider
 from generators.validation import is_refusal, parse_json_object, validate_questions
 from schemas.config import LLMConfig
@@ -46,6 +52,10 @@ class QuestionsResult:
     # Where the next growth continues (EarlierQuestions.next_round and .requests).
     next_round: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    yields: StageYield = field(default_factory=StageYield)
+    refusals: dict[str, tuple[int, int]] = field(
+        default_factory=dict
+    )  # scenario -> (refused, asked)
 
 
 def _request(
@@ -82,6 +92,7 @@ def generate_questions(
     run_id: str,
     progress: Progress | None = None,
     earlier: EarlierQuestions | None = None,
+    fallbacks: Sequence[LLMProvider] = (),
 ) -> QuestionsResult:
     """Ask in rounds until every scenario has `target` new distinct questions or rounds run out.
 
@@ -117,7 +128,18 @@ def generate_questions(
         if not requests:
             break
         out.next_round = round_no + 1
-        for outcome in ask_validated(provider, cache, requests, _validate, run_id, progress):
+        outcomes = ask_validated(
+            provider,
+            cache,
+            requests,
+            _validate,
+            run_id,
+            progress,
+            fields=("questions",),
+            fallbacks=fallbacks,
+        )
+        accepted_before = sum(len(v) for v in accepted.values())
+        for outcome in outcomes:
             out.calls.extend(outcome.calls)
             slug = outcome.request.scenario
             call = outcome.calls[-1].call_id
@@ -154,6 +176,11 @@ def generate_questions(
                     accepted[slug].append(text)
                 elif duplicate_of is not None and text not in repeated[slug]:
                     repeated[slug].append(text)
+        added = sum(len(v) for v in accepted.values()) - accepted_before
+        out.yields = out.yields.add(count_yield(outcomes, added))
+        for slug, (refused, n) in refusal_counts(outcomes).items():
+            before = out.refusals.get(slug, (0, 0))
+            out.refusals[slug] = (before[0] + refused, before[1] + n)
     out.shortfall = {s: target - len(q) for s, q in accepted.items() if len(q) < target}
     out.requests = asked
     return out

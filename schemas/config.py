@@ -23,6 +23,18 @@ class ConfigError(ValueError):
     """A config file could not be read or validated; the message names the file and field."""
 
 
+class LLMEndpoint(StrictModel):
+    """Another OpenAI-compatible endpoint/model (llm.fallback): asked what the main one refused."""
+
+    base_url: str | None = None
+    model: str = Field(min_length=1)
+    api_key_env: str = "OPENAI_API_KEY"
+    # Not probed: the form this endpoint takes (json_object suits most).
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "prompt"] = (
+        "json_object"
+    )
+
+
 class LLMConfig(StrictModel):
     provider: Literal["offline", "openai"] = "offline"
     model: str = "safetyforge-offline-v1"
@@ -36,7 +48,15 @@ class LLMConfig(StrictModel):
     requests_per_minute: int | None = Field(default=None, ge=1)
     max_retries: int = Field(default=5, ge=0, le=50)
     timeout_s: float = Field(default=60.0, gt=0)
-    structured_output: Literal["json_schema", "json_object"] = "json_object"
+    # auto: probe the endpoint once (cached) and use the strictest form it accepts: json_schema,
+    # else json_object with the schema (llama.cpp), else json_object, else JSON asked in the prompt.
+    structured_output: Literal[
+        "auto", "json_schema", "json_object_schema", "json_object", "prompt"
+    ] = "auto"
+    # Probe the endpoint before the run (structured output, seed, max_tokens, real concurrency).
+    probe: bool = True
+    # Endpoints/models, in order, that take over the requests the main one refuses.
+    fallback: list[LLMEndpoint] = Field(default_factory=list)
     max_tokens: int | None = Field(default=None, ge=1)
     questions_per_request: int = Field(default=10, ge=1, le=100)
     max_rounds: int = Field(default=5, ge=1, le=100)

@@ -55,6 +55,9 @@ def messages_sha256(messages: list[dict[str, Any]]) -> str:
 
 def render_template(name: str, **context: Any) -> RenderedPrompt:
     template = load_template(name)
+    # Few-shot examples live in the template's `examples` list (not in its prose), so checks
+    # can tell a copied example from a real answer.
+    context = {"examples": template.get("examples", []), **context}
     messages = [
         {"role": role, "content": _compiled(template[role]).render(**context).strip()}
         for role in ("system", "user")

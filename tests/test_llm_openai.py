@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -174,7 +176,8 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
     refusal = "I'm sorry, but I can't help with that."
     faults = {
         "invalid_json": [Reply(content='{"changed_question": "List')],  # healed by the repair
-        "missing_fields": [json_reply({"key_phrase": "x"})] * 2,
+        # The answer, its repair and the per-field ask (phrase_type) all lack it.
+        "missing_fields": [json_reply({"key_phrase": "x"})] * 3,
         "refusal": [Reply(content=refusal)] * 2,
         "refusal_field": [Reply(refusal="I can't assist with that request.")] * 2,
         "template_example": [json_reply(_ungrounded(qs[4]))] * 2,
@@ -201,15 +204,16 @@ def test_content_faults_get_one_repair_then_are_kept_with_reason_and_raw_text(
         assert record.reject_reason.startswith(f"{code}:"), record.reject_reason
         assert record.raw_text  # the model's words are kept for review
     assert by_q[qs[7].text].status == "accepted"
-    # Each faulty question got exactly one repair turn naming the problem.
+    # Each faulty question got exactly one repair turn naming the problem, and the one still
+    # missing fields one ask per missing field.
     repairs = [c for c in result.calls if c.stage == "repair"]
-    assert len(repairs) == 7
+    assert len(repairs) == 7 + 1
     example = next(c for c in repairs if "example" in c.request["messages"][-1]["content"])
     assert example.request["messages"][-2]["role"] == "assistant"
     summary = summarize_llm(
         result.calls, {"key phrases": [e.reject_reason for e in result.extractions]}
     )
-    assert summary.requests == 15 and summary.cache_hits == 0
+    assert summary.requests == 16 and summary.cache_hits == 0
     assert summary.rejects["key phrases: refusal"] == 2
 
 
@@ -352,9 +356,9 @@ def test_rerun_makes_no_request_and_a_changed_template_reasks_only_its_calls(
     shutil.copytree(schemas.prompts.PROMPT_DIR, prompts)
     template = prompts / "extraction.should_disclaim.yaml"
     template.write_text(
-        template.read_text()
-        .replace('version: "1"', 'version: "2"')
-        .replace("Reply with JSON only.", "Reply with one JSON object only.")
+        re.sub(r'^version: "[^"]*"', 'version: "edited"', template.read_text(), flags=re.M).replace(
+            "Reply with JSON only.", "Reply with one JSON object only."
+        )
     )
     monkeypatch.setattr(schemas.prompts, "PROMPT_DIR", prompts)
     schemas.prompts.load_template.cache_clear()
@@ -366,7 +370,7 @@ def test_rerun_makes_no_request_and_a_changed_template_reasks_only_its_calls(
     assert len(asked) == 2
     assert all("Health Consultation" in first_user_message(b) for b in asked)
     assert [c.cached for c in changed.calls] == [True, True, True, False, False]
-    assert {c.prompt.template_version for c in changed.calls[3:]} == {"2"}
+    assert {c.prompt.template_version for c in changed.calls[3:]} == {"edited"}
     # Same answers (the loopback is deterministic), now linked to the calls that made them.
     unlinked = {"call_id"}
     assert [e.model_dump(exclude=unlinked) for e in changed.extractions] == [
@@ -425,3 +429,14 @@ def test_a_killed_run_resumes_without_losing_or_repeating_work(
     assert [e.status for e in resumed.extractions] == ["accepted"] * len(qs)
     assert len({e.question_id for e in resumed.extractions}) == len(qs)
     assert [e.key_phrase for e in resumed.extractions] == [good_record(q)["key_phrase"] for q in qs]
+
+
+def test_a_server_that_stopped_listening_stops_the_run_with_a_clear_error(
+    loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on: a server that was stopped
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    p = provider(loopback, base_url=f"http://127.0.0.1:{port}/v1", max_retries=1)
+    with pytest.raises(LLMFatalError, match="stopped answering .*connection refused.*re-run"):
+        extract(p, tmp_path, questions("fraud", 2))

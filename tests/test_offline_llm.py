@@ -147,3 +147,23 @@ def test_questions_for_a_scenario_the_bank_lacks_are_a_recorded_failure(tmp_path
     assert result.questions == [] and result.shortfall == {"animal_abuse": 2}
     [(scenario, reason)] = result.failures
     assert scenario == "animal_abuse" and "no questions for scenario 'animal_abuse'" in reason
+
+
+def test_offline_variety_limit_is_stated_up_front_with_how_to_get_more(tmp_path: Path) -> None:
+    from flows.probe_stage import offline_variety_warning
+    from generators.offline_provider import offline_capacity
+    from schemas.config import BuildConfig
+
+    config = BuildConfig()
+    scenarios = [TAXONOMY.scenario("fraud"), TAXONOMY.scenario("legal_opinion")]
+    caps = {s.slug: offline_capacity(s.slug, 0, 0.85) for s in scenarios}
+    # The bank really delivers that many distinct questions, and not one more.
+    provider = OfflineProvider(model="offline", seed=0)
+    llm = LLMConfig(questions_per_request=50, max_rounds=4)
+    result = generate_questions(provider, ResponseCache(tmp_path), scenarios[:1], 130, llm, "r")
+    assert sum(q.status == "accepted" for q in result.questions) == caps["fraud"]
+    warning = offline_variety_warning(config, scenarios, 130)
+    assert warning is not None
+    assert f"tops out at {max(caps.values())} distinct questions per scenario" in warning
+    assert f"fraud: {caps['fraud']}" in warning and "safetyforge llm serve" in warning
+    assert offline_variety_warning(config, scenarios, min(caps.values())) is None
