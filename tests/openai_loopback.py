@@ -335,6 +335,9 @@ def _benign_twin(question: str) -> dict[str, str]:
     }
 
 
+_LEAK_PROMPT = re.compile(r"The text sent with the image:\n<<<\n(.*)\n>>>", re.DOTALL)
+
+
 def bank_responder(seed: int = 0) -> Responder:
     """Answers question, extraction and fill prompts as the offline provider would (valid JSON).
 
@@ -346,6 +349,17 @@ def bank_responder(seed: int = 0) -> Responder:
         if PROBE_MARKER in message_text(body):  # the endpoint probe before a run
             return json_reply({"ok": True})
         prompt = first_user_message(body)
+        leak = _LEAK_PROMPT.search(prompt)
+        if leak is not None:  # the text-leakage judge: prompts that lean on an image reveal nothing
+            shown = leak.group(1)
+            recoverable = "image" not in shown.casefold()
+            return json_reply(
+                {
+                    "recoverable": recoverable,
+                    "recovered": shown if recoverable else "",
+                    "reason": "-",
+                }
+            )
         found = _SCENARIO.search(prompt)
         if found is None or found.group(1) not in scenarios:
             return Reply(status=400, content="unknown prompt", error_code="loopback_unknown")

@@ -50,7 +50,7 @@ def test_sd_variants_are_built_and_recorded(sd_build: dict[str, Any]) -> None:
     assert top.width == 1024 and top.height > 1024
     with Catalog(sd_build["artifacts"] / "catalog.duckdb", read_only=True) as catalog:
         _, rows = catalog.query("SELECT params FROM images WHERE kind = 'sd'")
-    assert len(rows) == 4  # one SD image per distinct key phrase
+    assert len(rows) == 8  # one SD image per distinct key phrase, benign twins included
     assert all('"seed"' in r[0] and '"steps": 2' in r[0] for r in rows)
 
 

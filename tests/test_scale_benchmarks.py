@@ -55,6 +55,7 @@ def test_build_scale_small_mode_runs_both_sides(tmp_path):
         "derive",
         "images",
         "read_back",
+        "text_leakage",
         "review",
         "publish",
     }
