@@ -196,7 +196,7 @@ class Judge(ABC):
 
 def repair_turn(first: RenderedPrompt, answer: str | None, problem: str) -> list[dict[str, Any]]:
     """The first conversation, the unusable answer, and a turn naming what was wrong."""
-    turn = render_template("repair", error=problem)
+    turn = render_template("repair", error=problem, fields=[])
     return [*first.messages, {"role": "assistant", "content": answer or ""}, *turn.messages]
 
 
