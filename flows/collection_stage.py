@@ -95,23 +95,7 @@ def collection_stage(
             imported.images, builder, collection.sample_per_label, config.seed
         )
         asked = task_questions(images, builder, scenarios)
-        return CollectionStageResult(
-            ran=True,
-            images={i.image_id: i for i in images},
-            questions=asked.questions,
-            extractions=asked.extractions,
-            samples=[
-                sample
-                for spec in chosen
-                for sample in natural_samples(
-                    asked.extractions, asked.image_of, spec, config.render.fidelity
-                )
-            ],
-            imported=imported.imported,
-            reused=imported.reused,
-            skipped=imported.skipped,
-            failures=asked.failures,
-        )
+        return _with_questions(images, asked, [], chosen, config, imported)
     pairs = assign_scenarios(imported.images, scenarios, collection.scenarios_per_image)
     provider = paced(make_provider(config.llm), config.llm)
     cache = ResponseCache(artifacts / "cache" / "llm")
@@ -125,23 +109,36 @@ def collection_stage(
             artifacts,
             run_id,
         )
+    return _with_questions(imported.images, grounded, grounded.calls, chosen, config, imported)
+
+
+def _with_questions(
+    images: list[ImageRecord],
+    asked: Any,  # task or grounded questions: questions, extractions, image_of, failures
+    calls: list[LLMCall],
+    chosen: list[VariantSpec],
+    config: BuildConfig,
+    imported: Any,
+) -> CollectionStageResult:
+    """The stage's result once questions are written about `images`: one sample per accepted
+    question and chosen variant."""
     return CollectionStageResult(
         ran=True,
-        images={i.image_id: i for i in imported.images},
-        questions=grounded.questions,
-        extractions=grounded.extractions,
+        images={i.image_id: i for i in images},
+        questions=asked.questions,
+        extractions=asked.extractions,
         samples=[
             sample
             for spec in chosen
             for sample in natural_samples(
-                grounded.extractions, grounded.image_of, spec, config.render.fidelity
+                asked.extractions, asked.image_of, spec, config.render.fidelity
             )
         ],
-        calls=grounded.calls,
+        calls=calls,
         imported=imported.imported,
         reused=imported.reused,
         skipped=imported.skipped,
-        failures=grounded.failures,
+        failures=asked.failures,
     )
 
 
