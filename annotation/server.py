@@ -9,7 +9,6 @@ install takes minutes, the first start ~1 min of migrations, a copy of the templ
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import shutil
@@ -18,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from schemas._base import StrictModel
+from schemas.files import install_lock
 
 LABEL_STUDIO_VERSION = "1.23.2"
 ADMIN_USERNAME = "admin@safetyforge.local"
@@ -75,18 +75,6 @@ def executable() -> Path:
     return venv_dir() / "bin" / "label-studio"
 
 
-@contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Serialise installs across processes (parallel test sessions, two terminals)."""
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run(cmd: list[str], log: Callable[[str], None]) -> None:
     log("$ " + " ".join(cmd))
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -100,7 +88,7 @@ def ensure_installed(log: Callable[[str], None] = print) -> Path:
     marker = venv_dir() / _COMPLETE_MARKER
     if marker.exists():
         return executable()
-    with _locked("install"):
+    with install_lock(cache_dir(), "install"):
         if marker.exists():
             return executable()
         log(
@@ -252,7 +240,7 @@ def ensure_template(log: Callable[[str], None] = print) -> Path:
     if (final / CREDENTIALS_FILE).exists():
         return final
     ensure_installed(log)
-    with _locked("template"):
+    with install_lock(cache_dir(), "template"):
         if (final / CREDENTIALS_FILE).exists():
             return final
         log(

@@ -14,8 +14,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from llmserver.paths import cache_root, locked
+from llmserver.paths import cache_root
 from schemas._base import StrictModel
+from schemas.files import install_lock
 
 GGUF_MAGIC = b"GGUF"
 
@@ -102,7 +103,7 @@ def ensure_model(spec: ModelSpec, log: Callable[[str], None] = print) -> Path:
     target = model_path(spec)
     if target.exists():
         return target
-    with locked("model-" + spec.name):
+    with install_lock(cache_root(), "model-" + spec.name):
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from llmserver.paths import cache_root, locked
+from llmserver.paths import cache_root
 from schemas._base import StrictModel
+from schemas.files import install_lock
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 _COMPLETE_MARKER = ".safetyforge-complete"
@@ -75,7 +76,7 @@ def ensure_installed(log: Callable[[str], None] = print) -> Path:
     python = venv_dir() / "bin" / "python"
     if (venv_dir() / _COMPLETE_MARKER).exists():
         return python
-    with locked("llama-cpp-python-install"):
+    with install_lock(cache_root(), "llama-cpp-python-install"):
         if (venv_dir() / _COMPLETE_MARKER).exists():
             return python
         log(
